@@ -1,0 +1,38 @@
+"""Group recipients that get identical treatment into one output. A Bcc
+recipient (named in neither To nor Cc) always gets an output of its own, so
+no one learns of them from a shared copy."""
+
+from email.utils import getaddresses
+
+from gateway.pipeline import Group, group_key
+
+
+def visible_addresses(headers):
+    fields = headers.get_all("To", []) + headers.get_all("Cc", [])
+    return {addr.lower() for _name, addr in getaddresses([str(f) for f in fields]) if addr}
+
+
+def treatment_of(rcpt):
+    """What later handlers will do to this recipient's copy. Recipients with
+    the same treatment share an output. Later issues refine this (S/MIME,
+    PDF); for now it is the direction and the protection asked for."""
+    encryption = rcpt.settings.get("encryption_mode")
+    mode = encryption.value if encryption else "never"
+    return f"{rcpt.direction}:{mode}"
+
+
+def group_recipients(ctx):
+    visible = visible_addresses(ctx.headers)
+    shared = {}
+    for rcpt in ctx.recipients:
+        rcpt.bcc = rcpt.address.lower() not in visible
+        treatment = treatment_of(rcpt)
+        if rcpt.bcc:
+            ctx.groups.append(Group(group_key(treatment, [rcpt.position]), treatment, [rcpt.position]))
+        else:
+            shared.setdefault(treatment, []).append(rcpt.position)
+    for treatment, positions in shared.items():
+        ctx.groups.append(Group(group_key(treatment, positions), treatment, positions))
+    ctx.groups.sort(key=lambda g: min(g.positions))
+    bcc = sum(1 for r in ctx.recipients if r.bcc)
+    ctx.note("group", f"{len(ctx.groups)} output(s) for {len(ctx.recipients)} recipient(s), {bcc} Bcc alone")

@@ -1,0 +1,102 @@
+"""The pipeline: an ordered list of small handlers (settings.LOCKPOST_PIPELINE)
+that each do one job to a message in transit.
+
+A handler is a callable taking a `Context`. It reads and changes the context
+(recipients, groups, their content) and notes what it did in the trail. The
+pipeline loads the context from the spool, runs the handlers, and turns the
+groups into Delivery rows; gateway.worker decides when that happens."""
+
+import email.parser
+import email.policy
+import hashlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class HoldMessage(Exception):
+    """A handler raises this to stop the message here (quarantine, missing
+    password): nothing is delivered and the message is marked held."""
+
+
+@dataclass
+class RecipientInfo:
+    address: str
+    position: int
+    direction: str = ""
+    bcc: bool = False
+    settings: dict = field(default_factory=dict)  # key -> policy.resolver.Effective
+
+    @property
+    def domain(self):
+        return self.address.rpartition("@")[2].lower()
+
+
+@dataclass
+class Group:
+    """Recipients that get the same output. `content` stays None until a
+    handler produces bytes of its own; then the group no longer shares the
+    message's bytes."""
+
+    key: str
+    treatment: str
+    positions: list
+    content: bytes | None = None
+
+
+@dataclass
+class TrailNote:
+    stage: str
+    text: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    queue_id: str
+    mail_from: str
+    raw: bytes
+    recipients: list
+    client_address: str = ""
+    client_helo: str = ""
+    received_at: object = None
+    groups: list = field(default_factory=list)
+    trail: list = field(default_factory=list)
+    _headers: object = None
+
+    @property
+    def headers(self):
+        """The top-level headers, parsed once, for reading only (never
+        re-serialised: bytes are sacred)."""
+        if self._headers is None:
+            parser = email.parser.BytesHeaderParser(policy=email.policy.default)
+            self._headers = parser.parsebytes(self.raw)
+        return self._headers
+
+    def note(self, stage, text, **data):
+        self.trail.append(TrailNote(stage, text, data))
+
+    def recipient(self, position):
+        return next(r for r in self.recipients if r.position == position)
+
+    def content_for(self, group):
+        return self.raw if group.content is None else group.content
+
+
+def group_key(treatment, positions):
+    """A stable name for a group: the same recipients with the same treatment
+    give the same key, so a crashed and repeated run finds its earlier rows."""
+    text = treatment + ":" + ",".join(str(p) for p in sorted(positions))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def handlers():
+    return [import_string(path) for path in settings.LOCKPOST_PIPELINE]
+
+
+def run(context, steps=None):
+    """Run every handler over the context, in order. Returns the context."""
+    for handler in steps if steps is not None else handlers():
+        handler(context)
+    return context

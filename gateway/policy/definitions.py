@@ -1,0 +1,83 @@
+"""Every setting Lockpost knows, with its factory default. Later capabilities
+add theirs here; nothing else needs to change for them to inherit."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SettingDefinition:
+    key: str
+    default: object
+    help: str
+    choices: tuple = field(default=())
+    kind: type = str
+
+    def validate(self, value):
+        """Return the value in its proper type, or raise ValueError."""
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"true", "yes", "on", "1", "false", "no", "off", "0"}:
+                return value.lower() in {"true", "yes", "on", "1"}
+            raise ValueError(f"{self.key} takes true or false, not {value!r}")
+        if self.kind is int:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.key} takes a whole number, not {value!r}") from None
+        value = "" if value is None else str(value)
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.key} takes one of {', '.join(self.choices)}, not {value!r}")
+        return value
+
+
+DEFINITIONS = {
+    d.key: d
+    for d in [
+        SettingDefinition(
+            "locality",
+            "external",
+            "Whether an address belongs to the organisation. Normally taken from the domain.",
+            choices=("internal", "external"),
+        ),
+        SettingDefinition(
+            "encryption_mode",
+            "if_possible",
+            "never: never encrypt; allow: only on a trigger; if_possible: when a certificate is "
+            "usable; mandatory: encrypt or do not send.",
+            choices=("never", "allow", "if_possible", "mandatory"),
+        ),
+        SettingDefinition(
+            "signing_mode",
+            "always",
+            "Whether outgoing mail is signed with the sender's identity.",
+            choices=("never", "if_possible", "always"),
+        ),
+        SettingDefinition(
+            "encryption_algorithm",
+            "aes256-cbc",
+            "Content cipher for S/MIME encryption. GCM is read by fewer clients.",
+            choices=("aes128-cbc", "aes192-cbc", "aes256-cbc", "aes128-gcm", "aes256-gcm"),
+        ),
+        SettingDefinition("pdf_enabled", False, "Send encrypted PDF to recipients without a certificate.", kind=bool),
+        SettingDefinition(
+            "pdf_password_mode",
+            "generated",
+            "How the PDF password is chosen: static (set by the admin), generated, or one-time (HMAC).",
+            choices=("static", "generated", "one_time"),
+        ),
+        SettingDefinition("phone_number", "", "Mobile number for passwords by SMS (E.164, e.g. +31612345678)."),
+        SettingDefinition("dlp_enabled", True, "Scan outgoing mail for data leaks.", kind=bool),
+        SettingDefinition(
+            "sender_notification", False, "Tell the sender how each recipient's copy was protected.", kind=bool
+        ),
+    ]
+}
+
+
+def definition(key):
+    try:
+        return DEFINITIONS[key]
+    except KeyError:
+        known = ", ".join(sorted(DEFINITIONS))
+        raise KeyError(f"unknown setting {key!r}; known settings: {known}") from None

@@ -1,0 +1,203 @@
+"""Lockpost settings. Everything an operator changes comes from the environment;
+the README lists each variable."""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("LOCKPOST_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("LOCKPOST_DEBUG", False)
+SECRET_KEY = os.environ.get("LOCKPOST_SECRET_KEY") or os.environ.get("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("LOCKPOST_INSECURE_DEV_SECRET", False):
+        raise ImproperlyConfigured("Set LOCKPOST_SECRET_KEY (make run sets one for you).")
+    SECRET_KEY = "insecure-development-only-secret"  # noqa: S105 - refused unless asked for
+
+# Secrets at rest (private keys, stored bodies) are encrypted under this key.
+LOCKPOST_MASTER_KEY = os.environ.get("LOCKPOST_MASTER_KEY", "")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "csp",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "frontend",
+    "gateway",
+    "ca",
+    "dlp",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "lockpost.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "lockpost.wsgi.application"
+ASGI_APPLICATION = "lockpost.asgi.application"
+
+# SQLite by default so `make run` needs nothing; PostgreSQL in CI and production.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lockpost.sqlite3'}"),
+        conn_max_age=int(os.environ.get("LOCKPOST_DB_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the LMTP listener, the worker and the web
+    # app share one file without "database is locked" errors.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("LOCKPOST_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Strict Content-Security-Policy on every page: nothing from other sites,
+# no inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lockpost API",
+    "DESCRIPTION": "Configure domains, users and settings; inspect and requeue messages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- the gateway ---------------------------------------------------------
+
+# host:port the LMTP listener binds to.
+LOCKPOST_LMTP = os.environ.get("LOCKPOST_LMTP", "127.0.0.1:10024")
+# Optional plain SMTP listener for MTAs that cannot speak LMTP.
+LOCKPOST_SMTP_LISTEN = os.environ.get("LOCKPOST_SMTP_LISTEN", "")
+LOCKPOST_MAX_MESSAGE_SIZE = int(os.environ.get("LOCKPOST_MAX_MESSAGE_SIZE", str(64 * 1024 * 1024)))
+# host:port of the SMTP next hop. Unset: results go to LOCKPOST_OUTBOX_DIR as .eml files.
+LOCKPOST_NEXT_HOP = os.environ.get("LOCKPOST_NEXT_HOP", "")
+LOCKPOST_NEXT_HOP_USER = os.environ.get("LOCKPOST_NEXT_HOP_USER", "")
+LOCKPOST_NEXT_HOP_PASSWORD = os.environ.get("LOCKPOST_NEXT_HOP_PASSWORD", "")
+LOCKPOST_NEXT_HOP_STARTTLS = os.environ.get("LOCKPOST_NEXT_HOP_STARTTLS", "opportunistic")
+LOCKPOST_OUTBOX_DIR = Path(os.environ.get("LOCKPOST_OUTBOX_DIR", VAR_DIR / "outbox"))
+# How long delivery keeps retrying on temporary failures before bouncing.
+LOCKPOST_MAX_QUEUE_AGE = int(os.environ.get("LOCKPOST_MAX_QUEUE_AGE", str(5 * 24 * 3600)))
+LOCKPOST_RETRY_FIRST = int(os.environ.get("LOCKPOST_RETRY_FIRST", "60"))
+LOCKPOST_RETRY_MAX = int(os.environ.get("LOCKPOST_RETRY_MAX", "3600"))
+# The name this gateway uses in Received headers, DSNs and its SMTP greeting.
+LOCKPOST_HOSTNAME = os.environ.get("LOCKPOST_HOSTNAME", "lockpost.localdomain")
+LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPOST_HOSTNAME}")
+
+# The handlers every message passes through, in order. One job each.
+LOCKPOST_PIPELINE = [
+    "gateway.handlers.classify.classify_recipients",
+    "gateway.handlers.resolve_settings.resolve_settings",
+    "gateway.handlers.group.group_recipients",
+    "gateway.handlers.trace_header.add_trace_header",
+]
+
+# Celery: unset broker means the embedded worker inside `manage.py gateway`.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": 30.0},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOCKPOST_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,5 @@
+import os
+
+# Tests never need a real secret; keep them from tripping the production check.
+os.environ.setdefault("LOCKPOST_INSECURE_DEV_SECRET", "1")
+os.environ.setdefault("LOCKPOST_MASTER_KEY", "test-master-key-not-for-production-0123456789")
