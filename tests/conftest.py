@@ -3,3 +3,7 @@ import os
 # Tests never need a real secret; keep them from tripping the production check.
 os.environ.setdefault("LOCKPOST_INSECURE_DEV_SECRET", "1")
 os.environ.setdefault("LOCKPOST_MASTER_KEY", "test-master-key-not-for-production-0123456789")
+
+# Fixtures shared by every suite: an SMTP sink, a running gateway process, a
+# private Postfix instance.
+pytest_plugins = ["tests.support.sink", "tests.support.gateway_process", "tests.support.postfix"]
