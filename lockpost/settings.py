@@ -1,6 +1,7 @@
 """Lockpost settings. Everything an operator changes comes from the environment;
 the README lists each variable."""
 
+import json
 import os
 from pathlib import Path
 
@@ -186,6 +187,20 @@ LOCKPOST_PIPELINE = [
     "gateway.handlers.group.group_recipients",
     "gateway.handlers.trace_header.add_trace_header",
 ]
+if os.environ.get("LOCKPOST_PIPELINE", "").strip():
+    # A JSON list or a comma list of dotted paths; tests insert probes this way.
+    _pipeline = os.environ["LOCKPOST_PIPELINE"].strip()
+    LOCKPOST_PIPELINE = json.loads(_pipeline) if _pipeline.startswith("[") else env_list("LOCKPOST_PIPELINE")
+
+# Processing: a worker holds a lease on a message while it works on it and
+# renews it as it goes; a lease left by a dead worker expires and the sweeper
+# rings again. A failing message is retried with backoff, then held.
+LOCKPOST_PROCESS_LEASE = float(os.environ.get("LOCKPOST_PROCESS_LEASE", "60"))
+LOCKPOST_PROCESS_ATTEMPTS = int(os.environ.get("LOCKPOST_PROCESS_ATTEMPTS", "5"))
+# A ring older than this with the message still waiting counts as lost.
+LOCKPOST_RING_GRACE = float(os.environ.get("LOCKPOST_RING_GRACE", "120"))
+LOCKPOST_SWEEP_INTERVAL = float(os.environ.get("LOCKPOST_SWEEP_INTERVAL", "30"))
+LOCKPOST_WORKER_THREADS = int(os.environ.get("LOCKPOST_WORKER_THREADS", "4"))
 
 # Celery: unset broker means the embedded worker inside `manage.py gateway`.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
@@ -194,7 +209,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
-    "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": 30.0},
+    "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": LOCKPOST_SWEEP_INTERVAL},
 }
 
 LOGGING = {
