@@ -1,6 +1,7 @@
 """Every setting Lockpost knows, with its factory default. Later capabilities
 add theirs here; nothing else needs to change for them to inherit."""
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -11,6 +12,9 @@ class SettingDefinition:
     help: str
     choices: tuple = field(default=())
     kind: type = str
+    # For free text: a regular expression the whole value must match (empty is always allowed).
+    pattern: str = ""
+    pattern_help: str = ""
 
     def validate(self, value):
         """Return the value in its proper type, or raise ValueError."""
@@ -28,6 +32,8 @@ class SettingDefinition:
         value = "" if value is None else str(value)
         if self.choices and value not in self.choices:
             raise ValueError(f"{self.key} takes one of {', '.join(self.choices)}, not {value!r}")
+        if self.pattern and value and not re.fullmatch(self.pattern, value):
+            raise ValueError(f"{self.key} takes {self.pattern_help or self.pattern}, not {value!r}")
         return value
 
 
@@ -66,7 +72,13 @@ DEFINITIONS = {
             "How the PDF password is chosen: static (set by the admin), generated, or one-time (HMAC).",
             choices=("static", "generated", "one_time"),
         ),
-        SettingDefinition("phone_number", "", "Mobile number for passwords by SMS (E.164, e.g. +31612345678)."),
+        SettingDefinition(
+            "phone_number",
+            "",
+            "Mobile number for passwords by SMS (E.164, e.g. +31612345678).",
+            pattern=r"\+[1-9][0-9]{6,14}",
+            pattern_help="a number in E.164 form such as +31612345678",
+        ),
         SettingDefinition("dlp_enabled", True, "Scan outgoing mail for data leaks.", kind=bool),
         SettingDefinition(
             "sender_notification", False, "Tell the sender how each recipient's copy was protected.", kind=bool

@@ -34,7 +34,9 @@ def domain_candidates(domain):
         parent = ".".join(labels[i:])
         names += [parent, "*." + parent]
     names.append(".".join(labels))
-    return names
+    # A wildcard's own name (*.example.com) already came up as a parent's
+    # wildcard; keep each name once, at its most general place.
+    return list(dict.fromkeys(names))
 
 
 def resolve(levels, definitions=DEFINITIONS):

@@ -25,19 +25,30 @@ def is_internal_address(address):
 def levels_for(address):
     """Global, then every matching domain, then the user, each with its own values."""
     address = address.strip().lower()
-    levels = [Level("global", _values(Setting.objects.filter(domain=None, user=None)))]
-    for domain in matching_domains(domain_of(address)):
-        values = {"locality": "internal" if domain.internal else "external"}
-        values.update(_values(domain.settings.all()))
-        levels.append(Level(f"domain {domain.name}", values))
+    levels = levels_for_domain(domain_of(address))
     user = MailUser.objects.filter(email=address).first()
     if user is not None:
         levels.append(Level(f"user {user.email}", _values(user.settings.all())))
     return levels
 
 
+def levels_for_domain(name):
+    """Global, then every domain row that applies to `name` (its own row last)."""
+    levels = [Level("global", _values(Setting.objects.filter(domain=None, user=None)))]
+    for domain in matching_domains(name.strip().lower()):
+        values = {"locality": "internal" if domain.internal else "external"}
+        values.update(_values(domain.settings.all()))
+        levels.append(Level(f"domain {domain.name}", values))
+    return levels
+
+
 def effective_settings(address):
     return resolve(levels_for(address))
+
+
+def effective_domain_settings(name):
+    """What an address at `name` with no settings of its own would get."""
+    return resolve(levels_for_domain(name))
 
 
 def _values(queryset):
