@@ -158,3 +158,20 @@ def format_value(value):
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def describe_definitions():
+    """Every setting, its values and factory default, as plain text for --help."""
+    lines = []
+    for key, definition in sorted(DEFINITIONS.items()):
+        if definition.choices:
+            takes = " | ".join(definition.choices)
+        elif definition.kind is bool:
+            takes = "true | false"
+        elif definition.kind is int:
+            takes = "a whole number"
+        else:
+            takes = "text"
+        lines.append(f"  {key}  ({takes}; factory default: {format_value(definition.default) or '(empty)'})")
+        lines.append(f"      {definition.help}")
+    return "\n".join(lines)
