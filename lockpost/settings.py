@@ -102,8 +102,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
     # A file, not memory, so that test subprocesses (a gateway, a worker)
-    # see the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # see the same test database; one per test run, so runs do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -179,6 +179,9 @@ LOCKPOST_RETRY_MAX = int(os.environ.get("LOCKPOST_RETRY_MAX", "3600"))
 # The name this gateway uses in Received headers, DSNs and its SMTP greeting.
 LOCKPOST_HOSTNAME = os.environ.get("LOCKPOST_HOSTNAME", "lockpost.localdomain")
 LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPOST_HOSTNAME}")
+
+# Public base URL of the web app: links in mail, CRL and CA certificate URLs.
+LOCKPOST_PORTAL_URL = os.environ.get("LOCKPOST_PORTAL_URL", "http://127.0.0.1:8000")
 
 # The handlers every message passes through, in order. One job each.
 LOCKPOST_PIPELINE = [

@@ -1,0 +1,22 @@
+"""Private keys in the database, encrypted under the master key."""
+
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+
+from .sealing import seal, unseal
+
+PURPOSE = "private-key"
+
+
+def encrypt_private_key(key):
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return seal(der, settings.LOCKPOST_MASTER_KEY, PURPOSE)
+
+
+def decrypt_private_key(sealed):
+    return serialization.load_der_private_key(unseal(sealed, settings.LOCKPOST_MASTER_KEY, PURPOSE), password=None)
+
+
+def public_key_matches(private_key, certificate):
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return private_key.public_key().public_bytes(*spki) == certificate.public_key().public_bytes(*spki)

@@ -1,0 +1,93 @@
+"""Putting certificates and keys into the store, deduplicated by thumbprint."""
+
+from cryptography import x509
+from django.db import transaction
+
+from . import certinfo
+from .keys import encrypt_private_key
+from .models import Certificate, CertificateEmail, PrivateKey
+
+
+def _row(info, source):
+    return Certificate(
+        der=info.der,
+        sha256=info.sha256,
+        sha1=info.sha1,
+        subject=info.subject,
+        issuer=info.issuer,
+        serial=info.serial,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        key_usage=list(info.key_usage),
+        extended_key_usage=list(info.extended_key_usage),
+        is_ca=info.is_ca,
+        key_algorithm=info.key_algorithm,
+        subject_key_identifier=info.subject_key_identifier,
+        authority_key_identifier=info.authority_key_identifier,
+        crl_urls=list(info.crl_urls),
+        ocsp_urls=list(info.ocsp_urls),
+        source=source,
+    )
+
+
+def add_certificate(der, source=Certificate.Source.IMPORTED, trust_anchor=False):
+    """Store one certificate. Returns (Certificate, created)."""
+    info = certinfo.read(bytes(der))
+    existing = Certificate.objects.filter(sha256=info.sha256).first()
+    if existing is not None:
+        if trust_anchor and not existing.trust_anchor:
+            existing.trust_anchor = True
+            existing.save(update_fields=["trust_anchor"])
+        return existing, False
+    with transaction.atomic():
+        cert = _row(info, source)
+        cert.trust_anchor = trust_anchor
+        cert.save()
+        CertificateEmail.objects.bulk_create([CertificateEmail(certificate=cert, email=e) for e in info.emails])
+    return cert, True
+
+
+def add_many(ders, source=Certificate.Source.IMPORTED):
+    """Store many certificates at once (bulk import, harvest). Returns how many were new."""
+    infos = {}
+    for der in ders:
+        info = certinfo.read(bytes(der))
+        infos[info.sha256] = info
+    if not infos:
+        return 0
+    with transaction.atomic():
+        known = set(Certificate.objects.filter(sha256__in=list(infos)).values_list("sha256", flat=True))
+        new = [_row(info, source) for sha, info in infos.items() if sha not in known]
+        Certificate.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        ids = dict(Certificate.objects.filter(sha256__in=[c.sha256 for c in new]).values_list("sha256", "id"))
+        emails = [CertificateEmail(certificate_id=ids[c.sha256], email=e) for c in new for e in infos[c.sha256].emails]
+        CertificateEmail.objects.bulk_create(emails, ignore_conflicts=True, batch_size=2000)
+    return len(new)
+
+
+def add_private_key(cert, key):
+    """Keep a private key, encrypted at rest, for the certificate it belongs to."""
+    if not _matches(cert, key):
+        raise ValueError("the private key does not belong to this certificate")
+    PrivateKey.objects.update_or_create(certificate=cert, defaults={"encrypted_pkcs8": encrypt_private_key(key)})
+
+
+def _matches(cert, key):
+    from .keys import public_key_matches
+
+    return public_key_matches(key, x509.load_der_x509_certificate(bytes(cert.der)))
+
+
+def import_bundle(bundle, source=Certificate.Source.IMPORTED):
+    """Store every certificate of a formats.Bundle, and its keys. A key serves
+    the addresses its certificate names (selection finds it by them)."""
+    certs = [add_certificate(der, source)[0] for der in bundle.certificates]
+    for key, der in bundle.keyed:
+        cert, _ = add_certificate(der, source)
+        add_private_key(cert, key)
+    return certs
+
+
+def harvest(ders):
+    """Keep the certificates found in a signed message. Trust is decided at use."""
+    return add_many(ders, source=Certificate.Source.HARVESTED)

@@ -1,0 +1,88 @@
+"""Importing certificates and keys into the store."""
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from ca import authority, formats, store
+from ca.keys import decrypt_private_key
+from ca.models import Certificate, CertificateEmail, PrivateKey
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "real-clients" / "certs"
+needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/testdata is absent on this checkout")
+
+
+@pytest.fixture
+def root(db):
+    return authority.create_root("Test Root", key_type="p256")
+
+
+def pem(cert_row):
+    return x509.load_der_x509_certificate(bytes(cert_row.der)).public_bytes(serialization.Encoding.PEM)
+
+
+def test_pem_der_and_p7b_import_the_same_certificate_once(root):
+    cert = authority.issue("Alice@Example.com", key_type="p256")
+    der = bytes(cert.der)
+    p7b = pkcs7.serialize_certificates([x509.load_der_x509_certificate(der)], serialization.Encoding.DER)
+    for data in (pem(cert), der, p7b):
+        bundle = formats.read_bundle(data)
+        assert bundle.certificates == [der]
+        store.import_bundle(bundle)
+    assert Certificate.objects.filter(sha256=cert.sha256).count() == 1
+    assert list(cert.emails.values_list("email", flat=True)) == ["alice@example.com"]
+
+
+def test_many_certificates_in_one_pem_file(root):
+    certs = [authority.issue(f"user{i}@example.com", key_type="p256") for i in range(3)]
+    data = b"".join(pem(c) for c in certs) + pem(root.certificate)
+    assert len(formats.read_bundle(data).certificates) == 4
+
+
+def test_garbage_is_refused_clearly():
+    with pytest.raises(formats.UnreadableFile):
+        formats.read_bundle(b"this is not a certificate")
+
+
+def test_bulk_import_deduplicates_by_thumbprint(root):
+    certs = [bytes(authority.issue(f"bulk{i}@example.com", key_type="p256").der) for i in range(3)]
+    Certificate.objects.exclude(pk=root.certificate.pk).delete()
+    assert store.add_many(certs + certs) == 3
+    assert store.add_many(certs) == 0
+    assert CertificateEmail.objects.filter(email="bulk1@example.com").count() == 1
+
+
+def test_private_keys_are_encrypted_at_rest(root):
+    cert = authority.issue("keyed@example.com", key_type="p256")
+    stored = bytes(PrivateKey.objects.get(certificate=cert).encrypted_pkcs8)
+    key = decrypt_private_key(stored)
+    plain_der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert plain_der not in stored
+    assert key.private_numbers().private_value.to_bytes(32, "big") not in stored
+
+
+@needs_samples
+@pytest.mark.django_db
+def test_real_client_pkcs12_files_import_with_their_keys():
+    for name, password in (("smime-1-secret.pfx", "smime1"), ("smime-2-secret.pfx", "smime2")):
+        bundle = formats.read_bundle((SAMPLES / name).read_bytes(), password)
+        store.import_bundle(bundle)
+    store.import_bundle(formats.read_bundle((SAMPLES / "ca_smime.crt").read_bytes()))
+    keyed = Certificate.objects.filter(private_key__isnull=False)
+    assert keyed.count() == 2
+    emails = set(CertificateEmail.objects.filter(certificate__in=keyed).values_list("email", flat=True))
+    assert len(emails) >= 2
+    assert all("@" in e and e == e.lower() for e in emails)
+    assert Certificate.objects.filter(is_ca=True).count() == 1
+
+
+@needs_samples
+@pytest.mark.django_db
+def test_wrong_pkcs12_password_is_a_clear_error():
+    with pytest.raises(formats.UnreadableFile, match="password"):
+        formats.read_bundle((SAMPLES / "smime-1-secret.pfx").read_bytes(), "wrong")
