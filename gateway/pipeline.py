@@ -95,8 +95,28 @@ def handlers():
     return [import_string(path) for path in settings.LOCKPOST_PIPELINE]
 
 
+class HandlerError(Exception):
+    """A handler failed. Names the handler so the trail can say which; the
+    original exception is the cause."""
+
+    def __init__(self, handler, error):
+        self.handler = handler_name(handler)
+        self.error = error
+        super().__init__(f"{self.handler} failed: {type(error).__name__}: {error}")
+
+
+def handler_name(handler):
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
+
+
 def run(context, steps=None):
-    """Run every handler over the context, in order. Returns the context."""
+    """Run every handler over the context, in order. Returns the context.
+    HoldMessage passes through; any other exception becomes a HandlerError."""
     for handler in steps if steps is not None else handlers():
-        handler(context)
+        try:
+            handler(context)
+        except HoldMessage:
+            raise
+        except Exception as error:
+            raise HandlerError(handler, error) from error
     return context

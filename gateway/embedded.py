@@ -1,0 +1,129 @@
+"""The embedded worker: used when no Celery broker is configured. A few
+threads take message and delivery ids from an in-process queue; a sweeper
+thread calls gateway.worker.sweep periodically, and once at start with no
+grace so that whatever a previous run left behind is picked up at once.
+
+The queue only holds rings. The spool is the truth: ids left in the queue
+when the process stops (or dies) are found again by the next sweep."""
+
+import logging
+import queue
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+log = logging.getLogger(__name__)
+
+_running = None  # the EmbeddedWorker of this process, once started
+_running_lock = threading.Lock()
+
+
+def submit(kind, object_id):
+    """Queue ("message" | "delivery", id) for the running worker. Without one
+    the ring is dropped: the sweeper of whichever worker starts will ring."""
+    worker = _running
+    if worker is None:
+        log.debug("no embedded worker running; %s %s left to the sweeper", kind, object_id)
+        return
+    worker.submit(kind, object_id)
+
+
+def run_job(kind, object_id):
+    """Do one job. Imported late: delivery may pull in a lot."""
+    if kind == "message":
+        from gateway.worker import process
+
+        process(object_id)
+    elif kind == "delivery":
+        from gateway.delivery import deliver
+
+        deliver(object_id)
+    else:
+        raise ValueError(f"unknown job kind {kind!r}")
+
+
+class EmbeddedWorker:
+    def __init__(self, threads=None, sweep_interval=None):
+        self.threads = threads or settings.LOCKPOST_WORKER_THREADS
+        self.sweep_interval = sweep_interval or settings.LOCKPOST_SWEEP_INTERVAL
+        self._queue = queue.Queue()
+        self._queued = set()  # what is waiting, so repeated rings queue it once
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads = []
+
+    def start(self):
+        global _running
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError("an embedded worker is already running in this process")
+            _running = self
+        for n in range(self.threads):
+            self._spawn(self._work, f"worker-{n}")
+        self._spawn(self._sweep_loop, "sweeper")
+        log.info("embedded worker: %d thread(s), sweep every %gs", self.threads, self.sweep_interval)
+        return self
+
+    def stop(self, timeout=60):
+        """Stop taking work; jobs in progress finish (up to `timeout`)."""
+        global _running
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        with _running_lock:
+            if _running is self:
+                _running = None
+        left = self._queue.qsize()
+        log.info("embedded worker stopped%s", f"; {left} ring(s) left to the next sweep" if left else "")
+
+    def submit(self, kind, object_id):
+        with self._lock:
+            if (kind, object_id) in self._queued:
+                return
+            self._queued.add((kind, object_id))
+        self._queue.put((kind, object_id))
+
+    def idle(self):
+        """True when nothing waits in the queue (jobs may still be running)."""
+        return self._queue.empty()
+
+    def _spawn(self, target, name):
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _work(self):
+        try:
+            while not self._stopping.is_set():
+                try:
+                    kind, object_id = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                with self._lock:
+                    self._queued.discard((kind, object_id))
+                self._guarded(run_job, kind, object_id)
+        finally:
+            connection.close()
+
+    def _sweep_loop(self):
+        from gateway.worker import sweep
+
+        try:
+            self._guarded(sweep, grace=0)  # a fresh queue knows of nothing: ring it all
+            while not self._stopping.wait(self.sweep_interval):
+                self._guarded(sweep)
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _guarded(job, *args, **kwargs):
+        # Connections go stale (restarted database, CONN_MAX_AGE) exactly as
+        # in a request; and one failing job must not kill the thread.
+        close_old_connections()
+        try:
+            job(*args, **kwargs)
+        except Exception:
+            log.exception("job %s%s failed; the sweeper will ring again", getattr(job, "__name__", job), args)
+        finally:
+            close_old_connections()
