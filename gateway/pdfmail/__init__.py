@@ -8,12 +8,14 @@ no database). The pipeline calls it in a few lines:
 """
 
 from .build import encrypted_message_pdf, render_message_pdf
+from .cover import build_cover_message
 from .encrypt import DEFAULT_PERMISSIONS, encrypt_pdf
 from .passwords import UNAMBIGUOUS, generate_password, one_time_password
 
 __all__ = [
     "DEFAULT_PERMISSIONS",
     "UNAMBIGUOUS",
+    "build_cover_message",
     "encrypt_pdf",
     "encrypted_message_pdf",
     "generate_password",
