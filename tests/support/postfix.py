@@ -218,12 +218,12 @@ class PostfixInstance:
 
     # --- use ---------------------------------------------------------------
 
-    def send(self, data, mail_from, rcpt_tos):
+    def send(self, data, mail_from, rcpt_tos, mail_options=("BODY=8BITMIME",)):
         """Submit a message over SMTP to the submission listener; returns
         smtplib's refused-recipients dict (empty when all were accepted)."""
         with smtplib.SMTP("127.0.0.1", self.submit_port, timeout=30) as client:
             client.ehlo("client.lockpost.test")
-            return client.sendmail(mail_from, rcpt_tos, data)
+            return client.sendmail(mail_from, rcpt_tos, data, mail_options=list(mail_options))
 
     def queue(self):
         """Messages still in Postfix's queue, as postqueue -j lists them."""
