@@ -15,12 +15,15 @@ undone). Scripting, all optional and changeable while it runs:
         starttls=True,          # offer STARTTLS with a self-signed certificate
         require_tls=False,      # refuse MAIL before STARTTLS
         auth=("user", "pw"),    # offer AUTH PLAIN/LOGIN, accept only this pair
+        delay=0.5,              # seconds to wait before answering DATA
+        max_size=None,          # SIZE limit in bytes; None: unlimited
     )
 
 A refused DATA keeps nothing. In pytest use the `smtp_sink` fixture (a
 default sink) or `make_smtp_sink(**options)`; both stop the sink afterwards.
 """
 
+import asyncio
 import datetime
 import socket
 import ssl
@@ -70,6 +73,8 @@ class _Handler:
         return reply or "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         if self.sink.data_replies:
             reply = self.sink.data_replies.pop(0)
             if not reply.startswith("2"):
@@ -134,13 +139,22 @@ class SmtpSink:
     host = "127.0.0.1"
 
     def __init__(
-        self, *, rcpt_replies=None, data_replies=None, starttls=False, require_tls=False, auth=None, max_size=None
+        self,
+        *,
+        rcpt_replies=None,
+        data_replies=None,
+        starttls=False,
+        require_tls=False,
+        auth=None,
+        delay=0.0,
+        max_size=None,
     ):
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
         self.data_replies = list(data_replies or [])
         self.starttls = starttls
         self.require_tls = require_tls
         self.auth = auth
+        self.delay = delay
         self.max_size = max_size
         self.received = []
         self.auth_failures = 0
