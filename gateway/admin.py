@@ -1,1 +1,263 @@
-# Register your models here.
+"""The admin: messages in the spool (read-only, with their recipients,
+outputs and trail; requeue; raw download for those allowed), domains and
+users with their own settings and every effective value with its origin,
+and settings at any level."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from gateway.models import Delivery, Domain, MailUser, Message, RawMessage, Recipient, Setting, TrailEntry
+from gateway.policy import service
+from gateway.policy.definitions import DEFINITIONS
+from gateway.policy.forms import AnyLevelSettingForm, SettingForm, SettingFormSet
+
+# Raw bytes may hold what the gateway was asked to protect: reading them is
+# a permission of its own, not something every staff member gets.
+RAW_MESSAGE_PERMISSION = "gateway.view_rawmessage"
+
+
+def can_download_raw(user):
+    return user.is_active and user.is_staff and user.has_perm(RAW_MESSAGE_PERMISSION)
+
+
+# --- messages ---------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RecipientInline(ReadOnlyInline):
+    model = Recipient
+    fields = ["position", "address", "direction", "bcc", "state", "reply", "delivery", "dsn_sent"]
+    readonly_fields = fields
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = ["group_key", "treatment", "state", "attempts", "next_attempt_at", "last_reply", "finished_at"]
+    readonly_fields = fields
+
+
+class TrailInline(ReadOnlyInline):
+    model = TrailEntry
+    fields = ["at", "stage", "text", "data"]
+    readonly_fields = fields
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["queue_id", "mail_from", "subject", "state", "received_at", "shown_size"]
+    list_filter = ["state", "received_at"]
+    search_fields = ["queue_id", "mta_queue_id", "mail_from", "subject", "recipients__address"]
+    date_hierarchy = "received_at"
+    inlines = [RecipientInline, DeliveryInline, TrailInline]
+    actions = ["requeue"]
+    fieldsets = [
+        ("Envelope", {"fields": ["queue_id", "mail_from", "client_address", "client_helo", "mta_queue_id"]}),
+        ("Content", {"fields": ["received_at", "subject", "shown_size", "sha256", "raw_download"]}),
+        ("Processing", {"fields": ["state", "process_attempts", "rung_at", "lease_until", "updated_at"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return False  # messages arrive over LMTP only
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the spool is a record; the detail page is read-only
+
+    def has_requeue_permission(self, request):
+        return request.user.has_perm("gateway.change_message")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
+
+    def get_fieldsets(self, request, obj=None):
+        if can_download_raw(request.user):
+            return self.fieldsets
+        # Not even a link for those who may not read the bytes.
+        return [
+            (name, {"fields": [f for f in options["fields"] if f != "raw_download"]})
+            for name, options in self.fieldsets
+        ]
+
+    @admin.display(description="size", ordering="size")
+    def shown_size(self, obj):
+        return filesizeformat(obj.size)
+
+    @admin.display(description="raw message")
+    def raw_download(self, obj):
+        url = reverse("admin:gateway_message_raw", args=[obj.pk])
+        return format_html('<a href="{}">download {}.eml</a>', url, obj.queue_id)
+
+    @admin.action(description="Requeue selected messages (process them again)", permissions=["requeue"])
+    def requeue(self, request, queryset):
+        from gateway.worker import requeue  # the worker loads the pipeline; only needed here
+
+        ids = list(queryset.values_list("pk", flat=True))
+        for message_id in ids:
+            requeue(message_id)
+        self.message_user(request, f"Requeued {len(ids)} message(s).", messages.SUCCESS)
+
+    def get_urls(self):
+        raw = path(
+            "<int:object_id>/raw/",
+            self.admin_site.admin_view(self.raw_view),
+            name="gateway_message_raw",
+        )
+        return [raw, *super().get_urls()]
+
+    def raw_view(self, request, object_id):
+        if not can_download_raw(request.user):
+            raise PermissionDenied
+        message = get_object_or_404(Message, pk=object_id)
+        raw = RawMessage.objects.filter(message=message).first()
+        if raw is None:
+            raise Http404("The raw bytes of this message are gone.")
+        response = HttpResponse(bytes(raw.data), content_type="message/rfc822")
+        response["Content-Disposition"] = f'attachment; filename="{message.queue_id}.eml"'
+        return response
+
+
+# --- domains, users, settings --------------------------------------------------
+
+
+def effective_table(scope):
+    """Every setting's effective value at this level and where it comes from."""
+    rows = [
+        {
+            "key": key,
+            "value": service.format_value(effective.value),
+            "origin": effective.origin,
+            "here": effective.origin == scope.label,
+            "help": DEFINITIONS[key].help,
+        }
+        for key, effective in sorted(service.effective_for(scope).items())
+    ]
+    return render_to_string("gateway/admin/effective_settings.html", {"rows": rows})
+
+
+class DomainSettingInline(admin.TabularInline):
+    model = Setting
+    fk_name = "domain"
+    form = SettingForm
+    formset = SettingFormSet
+    extra = 1
+    verbose_name = "own setting"
+    verbose_name_plural = "own settings (everything else inherits)"
+
+
+class UserSettingInline(DomainSettingInline):
+    fk_name = "user"
+
+
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = ["name", "internal"]
+        help_texts = {"name": "example.com, or *.example.com for every subdomain of example.com."}
+
+    def clean_name(self):
+        try:
+            return service.clean_domain_name(self.cleaned_data["name"])
+        except service.SettingError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    form = DomainForm
+    list_display = ["name", "internal", "created_at"]
+    list_filter = ["internal"]
+    search_fields = ["name"]
+    inlines = [DomainSettingInline]
+    readonly_fields = ["effective_settings"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "internal", "effective_settings"] if obj else ["name", "internal"]
+
+    @admin.display(description="effective settings")
+    def effective_settings(self, obj):
+        return effective_table(service.Scope(domain=obj))
+
+
+class MailUserForm(forms.ModelForm):
+    class Meta:
+        model = MailUser
+        fields = ["email"]
+
+    def clean_email(self):
+        try:
+            return service.clean_address(self.cleaned_data["email"])
+        except service.SettingError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+@admin.register(MailUser)
+class MailUserAdmin(admin.ModelAdmin):
+    form = MailUserForm
+    list_display = ["email", "created_at"]
+    search_fields = ["email"]
+    inlines = [UserSettingInline]
+    readonly_fields = ["created_at", "effective_settings"]
+
+    def get_fields(self, request, obj=None):
+        return ["email", "created_at", "effective_settings"] if obj else ["email"]
+
+    @admin.display(description="effective settings")
+    def effective_settings(self, obj):
+        return effective_table(service.Scope(user=obj))
+
+
+class LevelFilter(admin.SimpleListFilter):
+    title = "level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        return [("global", "global"), ("domain", "domain"), ("user", "user")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "global":
+            return queryset.filter(domain=None, user=None)
+        if self.value() == "domain":
+            return queryset.exclude(domain=None)
+        if self.value() == "user":
+            return queryset.exclude(user=None)
+        return queryset
+
+
+@admin.register(Setting)
+class SettingAdmin(admin.ModelAdmin):
+    """Settings at every level in one list; global ones live only here."""
+
+    form = AnyLevelSettingForm
+    list_display = ["key", "shown_value", "level_label", "updated_at"]
+    list_filter = [LevelFilter, "key"]
+    search_fields = ["key", "domain__name", "user__email"]
+    autocomplete_fields = ["domain", "user"]
+    list_select_related = ["domain", "user"]
+
+    @admin.display(description="value")
+    def shown_value(self, obj):
+        return service.format_value(obj.value)
+
+    @admin.display(description="level")
+    def level_label(self, obj):
+        return obj.level_label
