@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 def _encryption(password, legacy):
     builder = PrivateFormat.PKCS12.encryption_builder()
     if legacy:
-        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())  # noqa: S303 - what old clients read
     else:
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
     return builder.kdf_rounds(50000).build(password.encode())

@@ -1,0 +1,108 @@
+"""Certificate path validation for S/MIME: a pure function over certificates.
+
+Path building and PKIX checks are pyhanko-certvalidator's; this module adds
+what S/MIME asks of the end-entity certificate (RFC 8550 section 4.4: key
+usage and extended key usage) and turns the outcome into a plain verdict.
+Trust roots are always passed in: the system trust store is never consulted.
+"""
+
+import asyncio
+import concurrent.futures
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError, ValidationError
+
+
+class Usage(StrEnum):
+    SIGN = "sign"
+    ENCRYPT = "encrypt"
+
+
+@dataclass(frozen=True)
+class PathResult:
+    valid: bool
+    problem: str | None = None  # why not, in words for the trail
+    path: list[x509.Certificate] = field(default_factory=list)  # leaf first, trust anchor last
+
+
+def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+def usage_problem(cert: x509.Certificate, usage: Usage) -> str | None:
+    """What keeps ``cert`` from the S/MIME ``usage``, or None. Absent extensions allow everything."""
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is not None:
+        if usage == Usage.SIGN and not (ku.digital_signature or ku.content_commitment):
+            return "key usage allows neither digitalSignature nor nonRepudiation"
+        if usage == Usage.ENCRYPT:
+            if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+                if not ku.key_agreement:
+                    return "key usage lacks keyAgreement (needed to encrypt to an EC key)"
+            elif not ku.key_encipherment:
+                return "key usage lacks keyEncipherment"
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if ExtendedKeyUsageOID.EMAIL_PROTECTION not in eku and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku:
+        return "extended key usage does not include emailProtection"
+    return None
+
+
+async def avalidate_path(
+    cert: x509.Certificate,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    intermediates: Iterable[x509.Certificate] = (),
+    at: datetime.datetime | None = None,
+    usage: Usage = Usage.SIGN,
+    crls: Iterable[bytes] = (),
+    revocation_mode: str = "soft-fail",
+) -> PathResult:
+    if not trust_roots:
+        return PathResult(False, "no trust anchors configured")
+    moment = at or datetime.datetime.now(datetime.UTC)
+    context = ValidationContext(
+        trust_roots=[_asn1(c) for c in trust_roots],
+        other_certs=[_asn1(c) for c in intermediates],
+        moment=moment,
+        allow_fetching=False,
+        crls=list(crls),
+        revocation_mode=revocation_mode,
+    )
+    validator = CertificateValidator(_asn1(cert), validation_context=context)
+    try:
+        path = await validator.async_validate_path()
+    except RevokedError as exc:
+        return PathResult(False, f"revoked: {exc}")
+    except PathBuildingError as exc:
+        return PathResult(False, f"no path to a trusted root: {exc}")
+    except (PathValidationError, ValidationError) as exc:
+        return PathResult(False, str(exc))
+    chain = [x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(include_root=True)]
+    chain.reverse()
+    problem = usage_problem(cert, usage)
+    return PathResult(problem is None, problem, chain)
+
+
+def validate_path(cert: x509.Certificate, **kwargs) -> PathResult:
+    """Synchronous ``avalidate_path``; safe to call from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(avalidate_path(cert, **kwargs))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, avalidate_path(cert, **kwargs)).result()
