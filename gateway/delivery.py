@@ -1,12 +1,265 @@
-"""Delivery: sends each Delivery row to the next hop over SMTP, retries
-temporary failures with backoff, bounces permanent ones with a DSN."""
+"""Delivery: sends each Delivery row to the next hop over SMTP (or into the
+outbox folder when no next hop is set), retries temporary failures with
+backoff, bounces permanent ones with a DSN.
 
-# CONTRACT (to be implemented):
-# deliver(delivery_id: int) -> None
-#   Claims the delivery with a lease; sends its content to LOCKPOST_NEXT_HOP
-#   (or writes .eml files into LOCKPOST_OUTBOX_DIR when unset) for its
-#   pending recipients; records each recipient's reply; 4xx/connection
-#   errors -> deferred with exponential backoff until LOCKPOST_MAX_QUEUE_AGE,
-#   then bounce; 5xx -> bounced recipients get a DSN (gateway.dsn) queued
-#   through gateway.spool.store with a null sender; never a DSN to a null
-#   sender. Updates the Message's state from its recipients' states.
+deliver(delivery_id) is safe to call any number of times, from any number of
+workers: a lease makes one of them the sender, and a recipient once
+delivered is never sent again."""
+
+import datetime
+import logging
+import random
+import re
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from gateway import dsn, next_hop, outbox, spool
+from gateway.models import Delivery, Message, Recipient, TrailEntry
+from gateway.next_hop import NextHopUnavailable, Reply
+
+log = logging.getLogger(__name__)
+
+# Long enough for a large message over a slow link; a worker that dies
+# mid-send leaves the row to be claimed again once it runs out.
+DEFAULT_LEASE_SECONDS = 600
+REPLY_CODE = re.compile(r"^([2-5])\d\d ")
+
+
+def deliver(delivery_id):
+    """One delivery attempt for the row, if it is due and nobody else holds it."""
+    now = timezone.now()
+    delivery = claim(delivery_id, now)
+    if delivery is not None:
+        recipients = list(delivery.recipients.filter(state=Recipient.State.PENDING).order_by("position"))
+        if recipients:
+            replies, via = _send(delivery, recipients)
+        else:
+            replies, via = {}, "nothing left to send"
+        record(delivery, recipients, replies, via, timezone.now())
+    # Also for finished rows: a bounce that could not be queued last time is owed still.
+    send_owed_dsns(delivery_id)
+
+
+def claim(delivery_id, now):
+    """Takes the lease on a due delivery. Returns the row, or None when it is
+    not due, finished, or leased by another worker."""
+    due = Q(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.DEFERRED], next_attempt_at__lte=now)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    lease = {"lease_until": now + datetime.timedelta(seconds=_lease_seconds()), "attempts": F("attempts") + 1}
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            locked = Delivery.objects.select_for_update(skip_locked=True).filter(due & free).values_list("pk")
+            if not list(locked):
+                return None
+            Delivery.objects.filter(pk=delivery_id).update(**lease)
+        # Without row locks (SQLite) the conditional update alone decides:
+        # only one writer can move the lease from free to taken.
+        elif not Delivery.objects.filter(due & free).update(**lease):
+            return None
+    return Delivery.objects.select_related("message").get(pk=delivery_id)
+
+
+def _send(delivery, recipients):
+    """Returns ({address: Reply}, a description of where it went)."""
+    content = bytes(delivery.content)
+    if not content:
+        # An output that shares the message's bytes is stored without a copy.
+        content = bytes(delivery.message.raw.data)
+    addresses = [recipient.address for recipient in recipients]
+    target = settings.LOCKPOST_NEXT_HOP
+    if not target:
+        return _write_outbox(delivery, addresses, content)
+    try:
+        result = next_hop.send(
+            target,
+            delivery.mail_from,
+            addresses,
+            content,
+            helo=settings.LOCKPOST_HOSTNAME,
+            starttls=settings.LOCKPOST_NEXT_HOP_STARTTLS,
+            user=settings.LOCKPOST_NEXT_HOP_USER,
+            password=settings.LOCKPOST_NEXT_HOP_PASSWORD,
+            timeout=getattr(settings, "LOCKPOST_NEXT_HOP_TIMEOUT", 120),
+        )
+    except NextHopUnavailable as error:
+        failure = Reply(0, str(error))
+        return {address: failure for address in addresses}, target
+    return result.replies, f"{target} ({'TLS' if result.tls else 'no TLS'})"
+
+
+def _write_outbox(delivery, addresses, content):
+    name = outbox.file_name(delivery.message.queue_id, delivery.group_key)
+    try:
+        path = outbox.write(settings.LOCKPOST_OUTBOX_DIR, name, delivery.mail_from, addresses, content)
+    except OSError as error:
+        failure = Reply(0, f"cannot write the outbox file: {error}")
+        return {address: failure for address in addresses}, "outbox"
+    accepted = Reply(250, f"2.0.0 written to {path.name}")
+    return {address: accepted for address in addresses}, f"outbox {path.parent}"
+
+
+def record(delivery, recipients, replies, via, now):
+    """Stores the attempt's outcome: recipients, the delivery, the trail and
+    the message's state, in one transaction."""
+    message = delivery.message
+    expires_at = message.received_at + datetime.timedelta(seconds=settings.LOCKPOST_MAX_QUEUE_AGE)
+    with transaction.atomic():
+        for recipient in recipients:
+            reply = replies[recipient.address]
+            recipient.reply = reply_text(reply)
+            if reply.accepted:
+                recipient.state = Recipient.State.DELIVERED
+            elif reply.permanent:
+                recipient.state = Recipient.State.BOUNCED
+            elif now >= expires_at:
+                recipient.state = Recipient.State.BOUNCED
+                recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
+            recipient.save(update_fields=["state", "reply"])
+        state = delivery_state(set(delivery.recipients.values_list("state", flat=True)))
+        changes = {"state": state, "lease_until": None}
+        if state == Delivery.State.DEFERRED:
+            changes["next_attempt_at"] = min(now + backoff(delivery.attempts), expires_at)
+        else:
+            changes["finished_at"] = now
+        if recipients:
+            changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in recipients)
+        Delivery.objects.filter(pk=delivery.pk).update(**changes)
+        TrailEntry.objects.create(
+            message=message,
+            stage="delivery",
+            text=_trail_text(delivery, recipients, via, state, changes.get("next_attempt_at")),
+            data={
+                "delivery": delivery.group_key,
+                "attempt": delivery.attempts,
+                "via": via,
+                "replies": {r.address: r.reply for r in recipients},
+                "state": state,
+            },
+        )
+        refresh_message_state(message.pk)
+    log.info("%s/%s attempt %d via %s: %s", message.queue_id, delivery.group_key, delivery.attempts, via, state)
+
+
+def reply_text(reply):
+    # Code 0 marks our own words (no SMTP reply was had): show them plainly.
+    return reply.text if reply.code == 0 else str(reply)
+
+
+def backoff(attempts):
+    """Seconds until the next try: the first delay doubling per attempt up to
+    the maximum, with a little jitter so that retries do not march in step."""
+    delay = min(settings.LOCKPOST_RETRY_FIRST * 2 ** max(attempts - 1, 0), settings.LOCKPOST_RETRY_MAX)
+    return datetime.timedelta(seconds=delay * random.uniform(0.9, 1.1))
+
+
+def delivery_state(recipient_states):
+    recipient_states = recipient_states - {Recipient.State.HELD}
+    if Recipient.State.PENDING in recipient_states:
+        return Delivery.State.DEFERRED
+    if recipient_states == {Recipient.State.BOUNCED}:
+        return Delivery.State.BOUNCED
+    if Recipient.State.BOUNCED in recipient_states:
+        return Delivery.State.PARTLY_DELIVERED
+    return Delivery.State.DELIVERED
+
+
+def message_state(recipient_states):
+    """The state a message is in once its recipients are in these states;
+    None when it has none."""
+    recipient_states = set(recipient_states)
+    if not recipient_states:
+        return None
+    if Recipient.State.PENDING in recipient_states:
+        return Message.State.DELIVERING
+    if recipient_states == {Recipient.State.DELIVERED}:
+        return Message.State.DELIVERED
+    if Recipient.State.DELIVERED in recipient_states:
+        return Message.State.PARTLY_DELIVERED
+    if Recipient.State.HELD in recipient_states:
+        # Nothing delivered, but some still await a decision.
+        return Message.State.HELD
+    return Message.State.BOUNCED
+
+
+def refresh_message_state(message_id):
+    """Sets the message's state from its recipients, unless it is still
+    being received or processed."""
+    states = Recipient.objects.filter(message_id=message_id).values_list("state", flat=True)
+    state = message_state(states)
+    if state is not None:
+        Message.objects.filter(pk=message_id).exclude(
+            state__in=[Message.State.RECEIVED, Message.State.PROCESSING]
+        ).update(state=state, updated_at=timezone.now())
+
+
+def send_owed_dsns(delivery_id):
+    """Queues one DSN for the delivery's bounced recipients that have not had
+    one. Never to a null sender; never twice for a recipient."""
+    delivery = Delivery.objects.select_related("message").filter(pk=delivery_id).first()
+    if delivery is None or not delivery.mail_from:
+        return
+    owed = list(delivery.recipients.filter(state=Recipient.State.BOUNCED, dsn_sent=False).order_by("position"))
+    if not owed:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        marked = Recipient.objects.filter(pk__in=[r.pk for r in owed], dsn_sent=False).update(dsn_sent=True)
+        if marked != len(owed):
+            # Another worker is sending this bounce; let it.
+            transaction.set_rollback(True)
+            return
+        message = delivery.message
+        report = dsn.build_dsn(
+            original_sender=delivery.mail_from,
+            failures=[_failure(recipient, now) for recipient in owed],
+            original_raw=bytes(message.raw.data),
+            arrival_date=message.received_at,
+            reporting_mta=settings.LOCKPOST_HOSTNAME,
+            postmaster=settings.LOCKPOST_POSTMASTER,
+            queue_id=message.queue_id,
+        )
+        bounce = spool.store("", [delivery.mail_from], report)
+        TrailEntry.objects.create(
+            message=message,
+            stage="delivery",
+            text=f"bounce {bounce.queue_id} queued to <{delivery.mail_from}> for " + ", ".join(r.address for r in owed),
+            data={"dsn": bounce.queue_id, "recipients": [r.address for r in owed]},
+        )
+    log.info("%s: bounce %s queued to the sender", delivery.message.queue_id, bounce.queue_id)
+
+
+def _failure(recipient, now):
+    code = REPLY_CODE.match(recipient.reply)
+    if code and code.group(1) == "5":
+        reply_code, _, text = recipient.reply.partition(" ")
+        return dsn.Failure(
+            recipient=recipient.address,
+            status=dsn.status_of(int(reply_code), text),
+            diagnostic=recipient.reply,
+            remote_mta=next_hop.parse_address(settings.LOCKPOST_NEXT_HOP)[0] if settings.LOCKPOST_NEXT_HOP else "",
+            last_attempt=now,
+        )
+    # Gave up on a temporary failure: "delivery time expired".
+    return dsn.Failure(recipient=recipient.address, status="5.4.7", diagnostic=recipient.reply, last_attempt=now)
+
+
+def _age(message, now):
+    hours = (now - message.received_at).total_seconds() / 3600
+    return f"queued for {hours / 24:.1f} days" if hours >= 48 else f"queued for {hours:.1f} hours"
+
+
+def _lease_seconds():
+    return getattr(settings, "LOCKPOST_DELIVERY_LEASE", DEFAULT_LEASE_SECONDS)
+
+
+def _trail_text(delivery, recipients, via, state, next_attempt_at):
+    if not recipients:
+        return f"{delivery.group_key}: no pending recipients; {state}"
+    replies = "; ".join(f"<{r.address}> {r.reply}" for r in recipients)
+    text = f"{delivery.group_key} attempt {delivery.attempts} via {via}: {replies}; {state}"
+    if next_attempt_at is not None:
+        text += f", next try {next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    return text
