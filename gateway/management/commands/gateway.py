@@ -1,0 +1,99 @@
+"""`manage.py gateway`: the mail side of Lockpost in one process.
+
+Runs the LMTP listener (settings.LOCKPOST_LMTP) and, when no Celery broker is
+configured, the embedded worker that processes and delivers what arrives.
+With a broker, `celery -A lockpost worker -B` does that work instead.
+
+    manage.py gateway                 listener (+ embedded worker without a broker)
+    manage.py gateway --no-worker     the listener only
+    manage.py gateway --worker-only   the embedded worker only (more of them
+                                      may share one database: work is leased)
+
+SIGTERM or SIGINT stops it gracefully: the listener stops accepting and
+finishes messages in flight, then the worker finishes its jobs in progress.
+What is left waiting is in the spool; the next start picks it up.
+"""
+
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from gateway.embedded import EmbeddedWorker
+
+log = logging.getLogger("gateway")
+
+
+class Command(BaseCommand):
+    help = "Run the LMTP listener and, without a Celery broker, the embedded worker."
+
+    def add_arguments(self, parser):
+        parts = parser.add_mutually_exclusive_group()
+        parts.add_argument("--no-worker", action="store_true", help="Run only the LMTP listener.")
+        parts.add_argument("--worker-only", action="store_true", help="Run only the embedded worker (no listener).")
+        parser.add_argument(
+            "--lmtp", help=f"Listen address host:port (default LOCKPOST_LMTP, now {settings.LOCKPOST_LMTP})."
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            help=f"Worker threads (default LOCKPOST_WORKER_THREADS, now {settings.LOCKPOST_WORKER_THREADS}).",
+        )
+        parser.add_argument(
+            "--grace", type=float, default=30.0, help="Seconds to let work in flight finish on shutdown."
+        )
+
+    def handle(self, *args, **options):
+        want_worker = not options["no_worker"]
+        if want_worker and settings.CELERY_BROKER_URL:
+            if options["worker_only"]:
+                raise CommandError("CELERY_BROKER_URL is set: run `celery -A lockpost worker -B` as the worker.")
+            log.info("CELERY_BROKER_URL is set: Celery workers process the mail, not this process")
+            want_worker = False
+
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+
+        worker = listener = None
+        try:
+            if want_worker:
+                worker = EmbeddedWorker(threads=options["threads"]).start()
+            if not options["worker_only"]:
+                listener = self.start_listener(options["lmtp"])
+            self.stdout.write(self.ready_line(listener, worker), ending="\n")
+            self.stdout.flush()
+            stop.wait()
+            log.info("shutting down")
+        finally:
+            # Listener first: no new mail while the worker winds down.
+            if listener is not None:
+                listener.stop(grace=options["grace"])
+            if worker is not None:
+                worker.stop(timeout=options["grace"])
+
+    def start_listener(self, address):
+        from gateway.lmtp import Listener
+
+        try:
+            return Listener(lmtp=address).start()
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot listen for LMTP: {error}") from error
+
+    @staticmethod
+    def ready_line(listener, worker):
+        """One line that says the gateway is up; tests and scripts wait for it."""
+        parts = []
+        if listener is not None:
+            host, port = listener.lmtp_address[:2]
+            parts.append(f"LMTP on {host}:{port}")
+            if listener.smtp_address:
+                parts.append("SMTP on {}:{}".format(*listener.smtp_address[:2]))
+        if worker is not None:
+            parts.append(f"embedded worker with {worker.threads} thread(s)")
+        hop = settings.LOCKPOST_NEXT_HOP or f"outbox {settings.LOCKPOST_OUTBOX_DIR}"
+        if worker is not None:
+            parts.append(f"delivering to {hop}")
+        return "gateway ready: " + ", ".join(parts)
