@@ -130,7 +130,7 @@ def decrypt(der: bytes, identities: Iterable[Identity]) -> Decrypted:
         params = _GcmParameters.load(algorithm["parameters"].dump())
         auth_attrs = body["auth_attrs"]
         # RFC 5083: authenticated attributes are MACed in their DER SET form.
-        aad = b"\x31" + auth_attrs.dump()[1:] if auth_attrs.native is not None else None
+        aad = b"\x31" + auth_attrs.dump()[1:] if not isinstance(auth_attrs, core.Void) else None
         content = _hazmat.gcm_decrypt(cek, params["aes_nonce"].native, ciphertext, body["mac"].native, aad)
     elif name in _hazmat.CBC_CIPHERS:
         content = _hazmat.cbc_decrypt(name, cek, algorithm["parameters"].native, ciphertext)

@@ -1,0 +1,197 @@
+"""Byte-exact MIME for S/MIME: split, slice and build, never re-serialise.
+
+The ``email`` package is used only to read header parameters; every byte
+that is signed or verified is cut out of the original message here.
+"""
+
+import base64
+import email.parser
+import email.policy
+import re
+import secrets
+from dataclasses import dataclass
+
+from .errors import MalformedMessage
+
+CRLF = b"\r\n"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def canonicalize(data: bytes) -> bytes:
+    """RFC 5751 3.1.1: every line ends in CRLF (lone LF or CR become CRLF)."""
+    return _LINE_END.sub(CRLF, data)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A message or body part as bytes: its header block and its body, both exact."""
+
+    head: bytes  # header fields, each ending in its line break; no blank line
+    body: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Entity":
+        m = re.search(rb"\r?\n\r?\n", raw)
+        if raw.startswith((b"\r\n", b"\n")):
+            # No header fields at all: body starts after the blank line.
+            return cls(b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:])
+        if m is None:
+            return cls(raw if raw.endswith(b"\n") else raw + CRLF, b"")
+        nl = raw[m.start() : m.end()]
+        first_break = b"\r\n" if nl.startswith(b"\r\n") else b"\n"
+        return cls(raw[: m.start()] + first_break, raw[m.end() :])
+
+    def fields(self) -> list[bytes]:
+        """Each header field with its folded continuation lines, exactly as received."""
+        out: list[bytes] = []
+        for line in self.head.splitlines(keepends=True):
+            if line[:1] in (b" ", b"\t") and out:
+                out[-1] += line
+            else:
+                out.append(line)
+        return out
+
+    def header(self, name: str) -> email.message.Message:
+        """A read-only parsed view of the headers (for parameters like boundary)."""
+        return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.head + CRLF)
+
+    @property
+    def content_type(self) -> str:
+        return self.header("content-type").get_content_type()
+
+    def param(self, name: str) -> str | None:
+        value = self.header("content-type").get_param(name)
+        if isinstance(value, tuple):  # RFC 2231 encoded
+            value = email.utils.collapse_rfc2231_value(value)
+        return value
+
+    def split_content_headers(self) -> tuple[bytes, bytes]:
+        """(Content-* fields, the other fields): what goes inside a signature or envelope, what stays out."""
+        inner, outer = [], []
+        for f in self.fields():
+            name = f.split(b":", 1)[0].strip().lower()
+            if name.startswith(b"content-"):
+                inner.append(f)
+            elif name != b"mime-version":
+                outer.append(f)
+        return b"".join(inner), b"".join(outer)
+
+    def decoded_body(self) -> bytes:
+        cte = (self.header("content-transfer-encoding").get("content-transfer-encoding") or "7bit").strip().lower()
+        if cte == "base64":
+            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", self.body))
+        if cte == "quoted-printable":
+            import quopri
+
+            return quopri.decodestring(self.body)
+        return self.body
+
+
+def inner_entity(message: bytes) -> tuple[bytes, bytes]:
+    """Split a whole message into (outer header fields, the MIME entity to sign or encrypt).
+
+    The entity is the Content-* fields and the body, in canonical CRLF form.
+    A message without a Content-Type gets the RFC 2045 default spelled out.
+    """
+    entity = Entity.parse(message)
+    content, outer = entity.split_content_headers()
+    if not content.lower().startswith(b"content-type:") and b"\ncontent-type:" not in content.lower():
+        content = b"Content-Type: text/plain; charset=us-ascii\r\n" + content
+    return canonicalize(outer), canonicalize(content + CRLF + entity.body)
+
+
+def wrap_base64(data: bytes) -> bytes:
+    encoded = base64.b64encode(data)
+    return b"".join(encoded[i : i + 76] + CRLF for i in range(0, len(encoded), 76))
+
+
+def _boundary(avoid: bytes) -> str:
+    while True:
+        b = "----=_lockpost_" + secrets.token_hex(12)
+        if b.encode() not in avoid:
+            return b
+
+
+def pkcs7_mime(outer: bytes, der: bytes, smime_type: str) -> bytes:
+    """A whole message whose body is one application/pkcs7-mime part, as Outlook expects it."""
+    description = "S/MIME Encrypted Message" if "enveloped" in smime_type else "S/MIME Signed Message"
+    head = (
+        b"MIME-Version: 1.0\r\n"
+        + f'Content-Type: application/pkcs7-mime; smime-type={smime_type}; name="smime.p7m"\r\n'.encode()
+        + b"Content-Transfer-Encoding: base64\r\n"
+        + b'Content-Disposition: attachment; filename="smime.p7m"\r\n'
+        + f"Content-Description: {description}\r\n".encode()
+    )
+    return outer + head + CRLF + wrap_base64(der)
+
+
+def multipart_signed(outer: bytes, entity: bytes, signature_der: bytes, micalg: str) -> bytes:
+    """A whole multipart/signed message (RFC 8551 3.5) around the exact signed ``entity``."""
+    boundary = _boundary(entity)
+    b = boundary.encode()
+    return (
+        outer
+        + b"MIME-Version: 1.0\r\n"
+        + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
+        + f' micalg={micalg}; boundary="{boundary}"\r\n'.encode()
+        + CRLF
+        + b"This is an S/MIME signed message\r\n\r\n"
+        + b"--"
+        + b
+        + CRLF
+        + entity
+        + CRLF
+        + b"--"
+        + b
+        + CRLF
+        + b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+        + b"Content-Transfer-Encoding: base64\r\n"
+        + b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
+        + b"Content-Description: S/MIME Cryptographic Signature\r\n"
+        + CRLF
+        + wrap_base64(signature_der)
+        + CRLF
+        + b"--"
+        + b
+        + b"--\r\n"
+    )
+
+
+@dataclass(frozen=True)
+class SignedParts:
+    signed: bytes  # the first part, sliced from the original bytes, canonical CRLF
+    signature: bytes  # the decoded signature (DER/BER)
+    micalg: str | None
+
+
+def slice_multipart_signed(entity: Entity) -> SignedParts:
+    """Cut the signed part and the signature out of a multipart/signed body, byte-exact.
+
+    RFC 2046 5.1.1: a delimiter is CRLF "--" boundary; the CRLF before it
+    belongs to the delimiter, not to the part.
+    """
+    boundary = entity.param("boundary")
+    if not boundary:
+        raise MalformedMessage("multipart/signed without a boundary")
+    body = entity.body
+    delim = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary.encode()) + rb"(--)?[ \t]*(?:\r?\n|$)")
+    marks = list(delim.finditer(body))
+    if len(marks) < 3:
+        raise MalformedMessage("multipart/signed needs a signed part and a signature part")
+    first, second, third = marks[0], marks[1], marks[2]
+    if first.group(1) or second.group(1):
+        raise MalformedMessage("multipart/signed closes before its signature part")
+    signed = body[first.end() : second.start()]
+    signature_part = Entity.parse(body[second.end() : third.start()])
+    ctype = signature_part.content_type
+    if ctype not in ("application/pkcs7-signature", "application/x-pkcs7-signature"):
+        raise MalformedMessage(f"second part of multipart/signed is {ctype}, not a signature")
+    signature = signature_part.decoded_body()
+    if not signature:
+        raise MalformedMessage("empty signature part")
+    return SignedParts(signed=canonicalize(signed), signature=signature, micalg=entity.param("micalg"))
+
+
+def join(outer: bytes, inner_entity: bytes) -> bytes:
+    """Outer header fields plus an inner entity: the message a reader sees after unwrapping."""
+    return outer + b"MIME-Version: 1.0\r\n" + inner_entity
