@@ -32,6 +32,8 @@ if not SECRET_KEY:
 
 # Secrets at rest (private keys, stored bodies) are encrypted under this key.
 LOCKPOST_MASTER_KEY = os.environ.get("LOCKPOST_MASTER_KEY", "")
+if not LOCKPOST_MASTER_KEY and env_bool("LOCKPOST_INSECURE_DEV_SECRET", False):
+    LOCKPOST_MASTER_KEY = "insecure-development-only-master-key"  # noqa: S105 - refused unless asked for
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -157,6 +159,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Configure domains, users and settings; inspect and requeue messages.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Messages, recipients and deliveries each have a "state" with its own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStateEnum": "gateway.models.Message.State",
+        "RecipientStateEnum": "gateway.models.Recipient.State",
+        "DeliveryStateEnum": "gateway.models.Delivery.State",
+    },
 }
 
 # --- the gateway ---------------------------------------------------------
