@@ -44,7 +44,7 @@ def original_headers(raw):
     """The header block of a message, CRLF line endings, without the body."""
     end = HEADER_END.search(raw)
     head = raw[: end.start()] if end else raw
-    return BARE_LF.sub(b"\r\n", head) + b"\r\n"
+    return BARE_LF.sub(b"\r\n", head).rstrip(b"\r\n") + b"\r\n"
 
 
 def build_dsn(*, original_sender, failures, original_raw, arrival_date, reporting_mta, postmaster, queue_id=""):
