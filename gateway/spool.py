@@ -1,10 +1,123 @@
 """The spool: stores a received message durably (raw bytes, envelope,
-recipients) in one transaction. Nothing is acknowledged before `store` returns."""
+recipients) in one transaction. Nothing is acknowledged before `store` returns.
 
-# CONTRACT (to be implemented):
-# store(mail_from: str, rcpt_tos: list[str], data: bytes, *, client_address="",
-#       client_helo="", mta_queue_id="") -> Message
-#   One transaction: Message (state received, size, sha256, subject), RawMessage,
-#   Recipient rows in RCPT order; MailUser rows created for sender and recipients
-#   when first seen. After commit (transaction.on_commit) rings the doorbell
-#   (gateway.doorbell.ring(message.pk)). Raises on any storage failure.
+store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
+      mta_queue_id="", received_at=None) -> Message
+    One transaction writes the Message (state received, size, sha256, the
+    decoded Subject), its RawMessage (the exact bytes, never rewritten) and one
+    Recipient row per RCPT TO in order; MailUser rows are created for the
+    sender and the recipients when first seen. After the commit the doorbell
+    rings (gateway.doorbell.ring) so a worker picks the message up; a lost
+    ring is repaired by the sweeper. Raises on any failure, leaving nothing
+    behind: the caller (the LMTP listener) then answers 4xx and the MTA retries.
+"""
+
+import email.parser
+import email.policy
+import hashlib
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.models import MailUser, Message, RawMessage, Recipient
+
+log = logging.getLogger(__name__)
+
+# Headers end at the first empty line; a message without one is all header.
+# Only this much is parsed for the Subject, however large the message.
+HEADER_SCAN_LIMIT = 256 * 1024
+SUBJECT_MAX = Message._meta.get_field("subject").max_length
+ADDRESS_MAX = Message._meta.get_field("mail_from").max_length
+
+
+def store(mail_from, rcpt_tos, data, *, client_address="", client_helo="", mta_queue_id="", received_at=None):
+    mail_from = normalise_sender(mail_from)
+    rcpt_tos = [check_address(address, "recipient") for address in rcpt_tos]
+    if not rcpt_tos:
+        raise ValueError("a message needs at least one recipient")
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError(f"message data must be bytes, not {type(data).__name__}")
+
+    with transaction.atomic():
+        message = Message.objects.create(
+            mail_from=mail_from,
+            client_address=client_address[:64],
+            client_helo=client_helo[:255],
+            mta_queue_id=mta_queue_id[:64],
+            received_at=received_at or timezone.now(),
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            subject=subject_of(data),
+        )
+        RawMessage.objects.create(message=message, data=data)
+        remember_users([mail_from, *rcpt_tos])
+        Recipient.objects.bulk_create(
+            Recipient(message=message, address=address, position=position) for position, address in enumerate(rcpt_tos)
+        )
+        transaction.on_commit(lambda: ring(message.pk), robust=True)
+    return message
+
+
+def normalise_sender(mail_from):
+    # aiosmtpd hands the null sender over as "<>"; the spool stores it empty.
+    mail_from = (mail_from or "").strip()
+    if mail_from in {"", "<>"}:
+        return ""
+    return check_address(mail_from, "sender")
+
+
+def check_address(address, role):
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or len(address) > ADDRESS_MAX:
+        raise ValueError(f"bad {role} address: {address[:80]!r}")
+    return address
+
+
+def remember_users(addresses):
+    """Create a MailUser for every address not seen before. One statement;
+    concurrent stores of the same new address do not collide."""
+    emails = sorted({address.lower() for address in addresses if address})
+    MailUser.objects.bulk_create([MailUser(email=email) for email in emails], ignore_conflicts=True)
+
+
+def subject_of(data):
+    """The Subject header, decoded (RFC 2047, or raw UTF-8), on one line.
+    Only for display: a broken header gives an empty or partial subject,
+    never a refused message."""
+    head = header_block(data)
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+        subject = str(headers.get("subject", ""))
+    except Exception:  # any header the parser chokes on
+        log.warning("unreadable Subject header; stored without one")
+        return ""
+    # Undecodable 8-bit bytes arrive as surrogates: recover raw UTF-8 where
+    # it is UTF-8, and drop what the database could not store (NUL, controls).
+    subject = subject.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    subject = " ".join("".join(ch for ch in subject if ch.isprintable() or ch.isspace()).split())
+    return subject[:SUBJECT_MAX]
+
+
+def header_block(data):
+    ends = [data.find(blank, 0, HEADER_SCAN_LIMIT) for blank in (b"\r\n\r\n", b"\n\n")]
+    found = [end for end in ends if end >= 0]
+    end = min(found) if found else HEADER_SCAN_LIMIT
+    return bytes(data[:end]) + b"\r\n\r\n"
+
+
+def ring(message_id):
+    """Tell a worker. Tolerates a doorbell that is not wired up yet: the
+    sweeper finds messages nobody rang for."""
+    try:
+        from gateway import doorbell
+    except ImportError:
+        return
+    ring_bell = getattr(doorbell, "ring", None)
+    if ring_bell is None:
+        return
+    try:
+        ring_bell(message_id)
+    except Exception:
+        log.exception("doorbell failed for message %s; the sweeper will pick it up", message_id)
