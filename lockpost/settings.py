@@ -184,6 +184,8 @@ LOCKPOST_OUTBOX_DIR = Path(os.environ.get("LOCKPOST_OUTBOX_DIR", VAR_DIR / "outb
 LOCKPOST_MAX_QUEUE_AGE = int(os.environ.get("LOCKPOST_MAX_QUEUE_AGE", str(5 * 24 * 3600)))
 LOCKPOST_RETRY_FIRST = int(os.environ.get("LOCKPOST_RETRY_FIRST", "60"))
 LOCKPOST_RETRY_MAX = int(os.environ.get("LOCKPOST_RETRY_MAX", "3600"))
+# A delivery is leased while it is sent; a sender that dies frees it when this runs out.
+LOCKPOST_DELIVERY_LEASE = float(os.environ.get("LOCKPOST_DELIVERY_LEASE", "600"))
 # The name this gateway uses in Received headers, DSNs and its SMTP greeting.
 LOCKPOST_HOSTNAME = os.environ.get("LOCKPOST_HOSTNAME", "lockpost.localdomain")
 LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPOST_HOSTNAME}")
