@@ -13,6 +13,31 @@ def new_queue_id():
     return secrets.token_hex(6).upper()
 
 
+def domain_candidates(domain):
+    """The domain-level names whose settings apply to `domain`, most general
+    first. For mail.example.com: com, *.com, example.com, *.example.com,
+    mail.example.com. So `*.example.com` inherits from `example.com`, and an
+    exact name overrides its wildcard."""
+    labels = domain.lower().strip(".").split(".")
+    names = []
+    for i in range(len(labels) - 1, 0, -1):
+        parent = ".".join(labels[i:])
+        names += [parent, "*." + parent]
+    names.append(".".join(labels))
+    # A wildcard's own name (*.example.com) already came up as a parent's
+    # wildcard; keep each name once, at its most general place.
+    return list(dict.fromkeys(names))
+
+
+class DomainQuerySet(models.QuerySet):
+    def lineage(self, domain):
+        """The Domain rows whose settings and certificates apply to `domain`,
+        most general first (see domain_candidates)."""
+        names = domain_candidates(domain)
+        found = {d.name: d for d in self.filter(name__in=names)}
+        return [found[n] for n in names if n in found]
+
+
 class Domain(models.Model):
     """A mail domain. `*.example.com` holds settings for every subdomain."""
 
@@ -21,6 +46,8 @@ class Domain(models.Model):
         default=False, help_text="Mail from this domain is ours: outgoing, signed, encrypted."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DomainQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

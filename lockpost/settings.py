@@ -33,7 +33,7 @@ if not SECRET_KEY:
 # Secrets at rest (private keys, stored bodies) are encrypted under this key.
 LOCKPOST_MASTER_KEY = os.environ.get("LOCKPOST_MASTER_KEY", "")
 if not LOCKPOST_MASTER_KEY and env_bool("LOCKPOST_INSECURE_DEV_SECRET", False):
-    LOCKPOST_MASTER_KEY = "insecure-development-only-master-key"  # noqa: S105 - refused unless asked for
+    LOCKPOST_MASTER_KEY = "insecure-development-only-master-key"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

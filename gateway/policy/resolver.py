@@ -3,6 +3,8 @@ first, return every setting's effective value and the level it came from."""
 
 from dataclasses import dataclass
 
+from gateway.models import domain_candidates  # noqa: F401 - part of this module's interface
+
 from .definitions import DEFINITIONS
 
 FACTORY = "factory"
@@ -21,22 +23,6 @@ class Level:
 class Effective:
     value: object
     origin: str
-
-
-def domain_candidates(domain):
-    """The domain-level names whose settings apply to `domain`, most general
-    first. For mail.example.com: com, *.com, example.com, *.example.com,
-    mail.example.com. So `*.example.com` inherits from `example.com`, and an
-    exact name overrides its wildcard."""
-    labels = domain.lower().strip(".").split(".")
-    names = []
-    for i in range(len(labels) - 1, 0, -1):
-        parent = ".".join(labels[i:])
-        names += [parent, "*." + parent]
-    names.append(".".join(labels))
-    # A wildcard's own name (*.example.com) already came up as a parent's
-    # wildcard; keep each name once, at its most general place.
-    return list(dict.fromkeys(names))
 
 
 def resolve(levels, definitions=DEFINITIONS):

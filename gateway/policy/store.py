@@ -3,7 +3,7 @@ them to the pure resolver."""
 
 from gateway.models import Domain, MailUser, Setting
 
-from .resolver import Level, domain_candidates, resolve
+from .resolver import Level, resolve
 
 
 def domain_of(address):
@@ -12,9 +12,7 @@ def domain_of(address):
 
 def matching_domains(domain):
     """The Domain rows that apply to `domain`, most general first."""
-    names = domain_candidates(domain)
-    found = {d.name: d for d in Domain.objects.filter(name__in=names)}
-    return [found[n] for n in names if n in found]
+    return Domain.objects.lineage(domain)
 
 
 def is_internal_address(address):
