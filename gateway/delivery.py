@@ -87,6 +87,12 @@ def _send(delivery, recipients):
     except NextHopUnavailable as error:
         failure = Reply(0, str(error))
         return {address: failure for address in addresses}, target
+    except Exception as error:
+        # A bug or an input we did not foresee: retry later like any temporary
+        # failure (and bounce at expiry) rather than fail the same way forever.
+        log.exception("%s/%s: sending failed", delivery.message.queue_id, delivery.group_key)
+        failure = Reply(0, f"internal error while sending: {type(error).__name__}")
+        return {address: failure for address in addresses}, target
     return result.replies, f"{target} ({'TLS' if result.tls else 'no TLS'})"
 
 

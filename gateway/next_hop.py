@@ -29,6 +29,10 @@ class Reply:
         return f"{self.code} {self.text}"
 
 
+# RFC 6531: an address that needs SMTPUTF8 cannot go to a server without it.
+NO_SMTPUTF8 = Reply(553, "5.6.7 the next hop does not accept non-ASCII addresses (no SMTPUTF8)")
+
+
 class NextHopUnavailable(Exception):
     """No SMTP transaction took place (connection, TLS or authentication
     failed): every recipient is to be tried again later."""
@@ -103,19 +107,23 @@ def _negotiate(client, next_hop, starttls, user, password):
 
 
 def _transaction(client, mail_from, recipients, content):
-    options = [f"SIZE={len(content)}"]
+    options = [f"SIZE={len(content)}"] if client.has_extn("size") else []
     if client.has_extn("8bitmime") and not content.isascii():
         options.append("BODY=8BITMIME")
-    if client.has_extn("smtputf8") and not (mail_from.isascii() and all(r.isascii() for r in recipients)):
+    utf8 = client.has_extn("smtputf8")
+    if utf8 and not (mail_from.isascii() and all(r.isascii() for r in recipients)):
         options.append("SMTPUTF8")
-    if not client.has_extn("size"):
-        options = options[1:]
+    if not (utf8 or mail_from.isascii()):
+        return {address: NO_SMTPUTF8 for address in recipients}
     code, text = client.mail(mail_from, options)
     if code != 250:
         client.rset()
         return {address: _reply(code, text) for address in recipients}
     replies = {}
     for address in recipients:
+        if not (utf8 or address.isascii()):
+            replies[address] = NO_SMTPUTF8
+            continue
         code, text = client.rcpt(address)
         replies[address] = _reply(code, text)
     accepted = [address for address, reply in replies.items() if reply.accepted]

@@ -387,3 +387,42 @@ def test_an_unknown_or_finished_delivery_is_left_alone(next_hop):
     deliver(delivery.pk)
     assert len(next_hop.wait_for(1)) == 1
     assert reload(delivery)[0].attempts == 1
+
+
+def test_a_lease_held_by_a_live_worker_is_respected_and_a_dead_ones_is_not(next_hop):
+    delivery = make_delivery([BOB])
+    Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() + datetime.timedelta(minutes=5))
+
+    deliver(delivery.pk)
+    assert next_hop.received == []
+
+    # The worker holding it died; its lease ran out.
+    Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() - datetime.timedelta(seconds=1))
+    deliver(delivery.pk)
+    assert len(next_hop.wait_for(1)) == 1
+    assert reload(delivery)[0].state == Delivery.State.DELIVERED
+
+
+def test_international_addresses_go_to_a_next_hop_with_smtputf8(next_hop):
+    deliver(make_delivery(["jürgen@bücher.example"], mail_from="zoë@example.org").pk)
+
+    [mail] = next_hop.wait_for(1)
+    assert mail.rcpt_tos == ["jürgen@bücher.example"]
+    assert mail.mail_from == "zoë@example.org"
+
+
+def test_international_addresses_bounce_at_a_next_hop_without_smtputf8(scripted_next_hop):
+    sink = scripted_next_hop(smtputf8=False)
+    delivery = make_delivery(["jürgen@bücher.example", BOB])
+
+    deliver(delivery.pk)
+
+    assert sink.wait_for(1)[0].rcpt_tos == [BOB]
+    _, message, [jurgen, bob] = reload(delivery)
+    assert jurgen.state == Recipient.State.BOUNCED
+    assert jurgen.reply.startswith("553 5.6.7")
+    assert bob.state == Recipient.State.DELIVERED
+    assert message.state == Message.State.PARTLY_DELIVERED
+    [bounce] = bounces()
+    report = email.message_from_bytes(bytes(bounce.raw.data), policy=email.policy.default)
+    assert report.get_payload()[1].get_payload()[1]["Status"] == "5.6.7"

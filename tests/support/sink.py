@@ -16,6 +16,7 @@ undone). Scripting, all optional and changeable while it runs:
         require_tls=False,      # refuse MAIL before STARTTLS
         auth=("user", "pw"),    # offer AUTH PLAIN/LOGIN, accept only this pair
         delay=0.5,              # seconds to wait before answering DATA
+        smtputf8=True,          # offer SMTPUTF8 (non-ASCII addresses)
         max_size=None,          # SIZE limit in bytes; None: unlimited
     )
 
@@ -147,6 +148,7 @@ class SmtpSink:
         require_tls=False,
         auth=None,
         delay=0.0,
+        smtputf8=True,
         max_size=None,
     ):
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
@@ -155,6 +157,7 @@ class SmtpSink:
         self.require_tls = require_tls
         self.auth = auth
         self.delay = delay
+        self.smtputf8 = smtputf8
         self.max_size = max_size
         self.received = []
         self.auth_failures = 0
@@ -170,6 +173,7 @@ class SmtpSink:
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         options = {"data_size_limit": self.max_size, "auth_require_tls": False, "server_hostname": "sink.test"}
+        options["enable_SMTPUTF8"] = self.smtputf8
         if self.starttls or self.require_tls:
             self._tmp = tempfile.TemporaryDirectory(prefix="smtp-sink-")
             options["tls_context"] = self_signed_context(self._tmp.name)
