@@ -1,0 +1,156 @@
+"""spool.store: everything of a message in one transaction, or nothing."""
+
+import hashlib
+
+import pytest
+from django.db import DatabaseError, connection
+
+from gateway import doorbell, spool
+from gateway.models import MailUser, Message, RawMessage, Recipient
+from tests.gateway.spool_failure import failing_recipients
+
+RAW = (
+    b"Received: from mx.example.org by relay (Postfix) with ESMTP id 4ABC; Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+    b"From: Alice <alice@example.org>\r\n"
+    b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= aus\r\n"
+    b" Berlin\r\n"
+    b"\r\n"
+    b"body \xe9\xe8 8bit\r\n"
+)
+
+
+def table_counts():
+    return (Message.objects.count(), RawMessage.objects.count(), Recipient.objects.count(), MailUser.objects.count())
+
+
+@pytest.mark.django_db
+def test_store_keeps_envelope_bytes_and_recipients_in_order():
+    message = spool.store(
+        "Alice@Example.org",
+        ["c@example.net", "b@example.net", "a@example.net"],
+        RAW,
+        client_address="192.0.2.10",
+        client_helo="mx.example.org",
+        mta_queue_id="4ABC",
+    )
+
+    message = Message.objects.get(pk=message.pk)
+    assert message.state == Message.State.RECEIVED
+    assert message.mail_from == "Alice@Example.org"
+    assert (message.client_address, message.client_helo, message.mta_queue_id) == (
+        "192.0.2.10",
+        "mx.example.org",
+        "4ABC",
+    )
+    assert message.size == len(RAW)
+    assert message.sha256 == hashlib.sha256(RAW).hexdigest()
+    assert message.subject == "Grüße aus Berlin"
+    assert bytes(message.raw.data) == RAW
+    assert list(message.recipients.values_list("address", "position")) == [
+        ("c@example.net", 0),
+        ("b@example.net", 1),
+        ("a@example.net", 2),
+    ]
+    assert set(MailUser.objects.values_list("email", flat=True)) == {
+        "alice@example.org",
+        "a@example.net",
+        "b@example.net",
+        "c@example.net",
+    }
+
+
+@pytest.mark.django_db
+def test_users_are_created_once_whatever_the_case():
+    MailUser.objects.create(email="bob@example.net")
+    spool.store("bounce-me@example.org", ["BOB@example.net"], RAW)
+    spool.store("bounce-me@example.org", ["Bob@Example.net", "bob@example.net"], RAW)
+    assert sorted(MailUser.objects.values_list("email", flat=True)) == ["bob@example.net", "bounce-me@example.org"]
+    assert Recipient.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_null_sender_is_stored_empty_and_makes_no_user():
+    message = spool.store("<>", ["postmaster@example.net"], RAW)
+    assert Message.objects.get(pk=message.pk).mail_from == ""
+    assert list(MailUser.objects.values_list("email", flat=True)) == ["postmaster@example.net"]
+
+
+@pytest.mark.parametrize(
+    ("head", "subject"),
+    [
+        (b"Subject: plain\r\n", "plain"),
+        (b"Subject: raw utf-8 \xc3\xa9t\xc3\xa9\r\n", "raw utf-8 été"),
+        (b"Subject: latin-1 \xe9t\xe9\r\n", "latin-1 \ufffdt\ufffd"),
+        (b"Subject: nul\x00 and\x07 bell\r\n", "nul and bell"),
+        (b"Subject: =?bogus?q?=ZZ?=\r\n", "=?bogus?q?=ZZ?="),
+        (b"From: nobody@example.org\r\n", ""),
+    ],
+)
+@pytest.mark.django_db
+def test_subject_is_readable_text_whatever_the_header_holds(head, subject):
+    message = spool.store("a@example.org", ["b@example.net"], head + b"\r\nbody\r\n")
+    assert Message.objects.get(pk=message.pk).subject == subject
+
+
+@pytest.mark.django_db
+def test_subject_in_a_body_is_not_taken():
+    message = spool.store("a@example.org", ["b@example.net"], b"From: a@example.org\r\n\r\nSubject: no\r\n")
+    assert Message.objects.get(pk=message.pk).subject == ""
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "rcpt_tos", "data", "error"),
+    [
+        ("a@example.org", [], RAW, ValueError),
+        ("a@example.org", ["no-domain"], RAW, ValueError),
+        ("not-an-address", ["b@example.net"], RAW, ValueError),
+        ("a@example.org", ["b@example.net"], RAW.decode("latin-1"), TypeError),
+    ],
+)
+@pytest.mark.django_db
+def test_bad_input_is_refused_and_stores_nothing(mail_from, rcpt_tos, data, error):
+    with pytest.raises(error):
+        spool.store(mail_from, rcpt_tos, data)
+    assert table_counts() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failure_inside_the_transaction_leaves_nothing_behind():
+    with failing_recipients() as prefix, pytest.raises(DatabaseError):
+        spool.store("new-sender@example.org", ["fine@example.net", f"{prefix}@example.net"], RAW)
+    assert table_counts() == (0, 0, 0, 0)
+    # The same message goes through once the failure is gone (the MTA's retry).
+    spool.store("new-sender@example.org", ["fine@example.net", "explode@example.net"], RAW)
+    assert table_counts() == (1, 1, 2, 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_doorbell_rings_after_commit_with_the_message_id(monkeypatch):
+    rung = []
+
+    def ring(message_id):
+        # Called outside the transaction, with the rows already visible.
+        rung.append((message_id, connection.in_atomic_block, Message.objects.filter(pk=message_id).exists()))
+
+    monkeypatch.setattr(doorbell, "ring", ring, raising=False)
+    message = spool.store("a@example.org", ["b@example.net"], RAW)
+    assert rung == [(message.pk, False, True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_doorbell_does_not_undo_the_store(monkeypatch):
+    def ring(message_id):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(doorbell, "ring", ring, raising=False)
+    message = spool.store("a@example.org", ["b@example.net"], RAW)
+    assert Message.objects.filter(pk=message.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_large_message_keeps_every_byte():
+    data = RAW + bytes(range(256)) * 40_000 + b"\r\n"
+    message = spool.store("a@example.org", ["b@example.net"], bytearray(data))
+    stored = Message.objects.get(pk=message.pk)
+    assert bytes(stored.raw.data) == data
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
