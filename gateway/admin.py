@@ -111,10 +111,9 @@ class MessageAdmin(admin.ModelAdmin):
     def requeue(self, request, queryset):
         from gateway.worker import requeue  # the worker loads the pipeline; only needed here
 
-        ids = list(queryset.values_list("pk", flat=True))
-        for message_id in ids:
-            requeue(message_id)
-        self.message_user(request, f"Requeued {len(ids)} message(s).", messages.SUCCESS)
+        for message in queryset.only("pk", "queue_id"):
+            outcome = requeue(message.pk, by=request.user.get_username())
+            self.message_user(request, f"{message.queue_id}: {outcome}", messages.SUCCESS)
 
     def get_urls(self):
         raw = path(

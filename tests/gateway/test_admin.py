@@ -65,7 +65,12 @@ def test_message_filter_by_state_leaves_out_other_states(admin_client, message):
 def test_requeue_action_calls_the_worker_for_each_selected_message(admin_client, message, monkeypatch):
     other = Message.objects.create(mail_from="carol@example.com")
     requeued = []
-    monkeypatch.setattr("gateway.worker.requeue", requeued.append, raising=False)
+
+    def requeue(message_id, by=""):
+        requeued.append((message_id, by))
+        return "requeued for processing"
+
+    monkeypatch.setattr("gateway.worker.requeue", requeue)
 
     response = admin_client.post(
         "/admin/gateway/message/",
@@ -74,13 +79,14 @@ def test_requeue_action_calls_the_worker_for_each_selected_message(admin_client,
     )
 
     assert response.status_code == 200
-    assert sorted(requeued) == sorted([message.pk, other.pk])
-    assert "Requeued 2 message(s)." in response.text
+    assert sorted(requeued) == sorted([(message.pk, "admin"), (other.pk, "admin")])
+    assert f"{message.queue_id}: requeued for processing" in response.text
+    assert f"{other.queue_id}: requeued for processing" in response.text
 
 
 def test_requeue_needs_the_change_permission(message, monkeypatch):
     requeued = []
-    monkeypatch.setattr("gateway.worker.requeue", requeued.append, raising=False)
+    monkeypatch.setattr("gateway.worker.requeue", lambda message_id, by="": requeued.append(message_id))
     client = staff_client("view_message")
 
     client.post("/admin/gateway/message/", {"action": "requeue", "_selected_action": [message.pk]})

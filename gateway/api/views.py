@@ -1,0 +1,135 @@
+"""Domains, users and messages through the API. Staff only (the project's
+default permission); reading raw bytes needs its own permission too."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from gateway.models import Domain, MailUser, Message, RawMessage
+from gateway.policy import service
+
+from .serializers import (
+    DomainSerializer,
+    EffectiveSettingSerializer,
+    MailUserSerializer,
+    MessageDetailSerializer,
+    MessageSerializer,
+    RequeueSerializer,
+)
+from .settings_views import effective_rows
+
+# Names hold dots and users hold @: match anything up to the next slash.
+NAME_IN_PATH = r"[^/]+"
+
+
+@extend_schema(tags=["domains"])
+class DomainViewSet(viewsets.ModelViewSet):
+    """Mail domains. Internal ones are the organisation's own."""
+
+    queryset = Domain.objects.all()
+    serializer_class = DomainSerializer
+    lookup_field = "name"
+    lookup_value_regex = NAME_IN_PATH
+
+    @extend_schema(responses=EffectiveSettingSerializer(many=True))
+    @action(detail=True, pagination_class=None)
+    def effective(self, request, name):
+        """Every setting's effective value for addresses at this domain, with its origin."""
+        domain = self.get_object()
+        return Response(effective_rows(service.effective_for(service.Scope(domain=domain))))
+
+
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("domain", str, description="Only this domain.")]))
+@extend_schema(tags=["users"])
+class MailUserViewSet(viewsets.ModelViewSet):
+    """Email addresses Lockpost knows, internal or external. Mail creates them when first seen."""
+
+    queryset = MailUser.objects.all()
+    serializer_class = MailUserSerializer
+    lookup_field = "email"
+    lookup_value_regex = NAME_IN_PATH
+
+    def get_queryset(self):
+        users = super().get_queryset()
+        domain = self.request.query_params.get("domain")
+        if domain:
+            users = users.filter(email__iendswith="@" + domain.strip().lower())
+        return users
+
+    def get_object(self):
+        # Addresses are stored in lower case; accept them as typed.
+        self.kwargs["email"] = self.kwargs["email"].strip().lower()
+        return super().get_object()
+
+    @extend_schema(responses=EffectiveSettingSerializer(many=True))
+    @action(detail=True, pagination_class=None)
+    def effective(self, request, email):
+        """Every setting's effective value for this user, with its origin."""
+        user = self.get_object()
+        return Response(effective_rows(service.effective_for(service.Scope(user=user))))
+
+
+class CanDownloadRaw(permissions.BasePermission):
+    """Raw bytes may hold what the gateway was asked to protect."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_staff and request.user.has_perm("gateway.view_rawmessage"))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("state", str, enum=Message.State.values, description="Only this state.")]
+    )
+)
+@extend_schema(tags=["messages"])
+class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Messages in the spool: envelope, state, recipients, outputs and trail."""
+
+    queryset = Message.objects.all()
+    lookup_field = "queue_id"
+
+    def get_queryset(self):
+        messages = super().get_queryset()
+        if self.action == "retrieve":
+            messages = messages.prefetch_related("recipients", "deliveries", "trail")
+        state = self.request.query_params.get("state")
+        if state:
+            messages = messages.filter(state=state)
+        return messages
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return MessageDetailSerializer
+        if self.action == "requeue":
+            return RequeueSerializer
+        return MessageSerializer
+
+    @extend_schema(request=None, responses={202: RequeueSerializer})
+    @action(detail=True, methods=["post"])
+    def requeue(self, request, queue_id):
+        """Process the message again, or retry its deferred deliveries now.
+        Recipients already delivered to get no second copy."""
+        from gateway.worker import requeue  # the worker loads the pipeline; only needed here
+
+        message = self.get_object()
+        outcome = requeue(message.pk, by=request.user.get_username())
+        return Response({"queue_id": message.queue_id, "outcome": outcome}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={
+            (200, "message/rfc822"): OpenApiResponse(OpenApiTypes.BINARY, description="The bytes as received."),
+        }
+    )
+    @action(detail=True, permission_classes=[permissions.IsAdminUser, CanDownloadRaw])
+    def raw(self, request, queue_id):
+        """The message exactly as received. Needs the permission gateway.view_rawmessage."""
+        message = self.get_object()
+        raw = RawMessage.objects.filter(message=message).first()
+        if raw is None:
+            return Response({"detail": "The raw bytes of this message are gone."}, status=status.HTTP_404_NOT_FOUND)
+        response = HttpResponse(bytes(raw.data), content_type="message/rfc822")
+        response["Content-Disposition"] = f'attachment; filename="{message.queue_id}.eml"'
+        return response
