@@ -172,7 +172,16 @@ def describe(ri: cms.RecipientInfo) -> str:
     return ri.name
 
 
+def _check_pair(identity: Identity) -> None:
+    """A key that is not the certificate's would yield a random content key, which CBC
+    then rejects only most of the time: say so plainly instead."""
+    public_key = getattr(identity.key, "public_key", None)
+    if public_key is not None and public_key() != identity.certificate.public_key():
+        raise DecryptionFailed("the private key we hold does not belong to the recipient certificate")
+
+
 def open_key_transport(ktri: cms.KeyTransRecipientInfo, identity: Identity, cek_len: int) -> bytes:
+    _check_pair(identity)
     alg = ktri["key_encryption_algorithm"]
     name = alg["algorithm"].native
     if name == "rsaes_pkcs1v15":
@@ -199,6 +208,7 @@ def open_key_transport(ktri: cms.KeyTransRecipientInfo, identity: Identity, cek_
 
 
 def open_key_agreement(kari: cms.KeyAgreeRecipientInfo, index: int, identity: Identity) -> bytes:
+    _check_pair(identity)
     scheme = kari["key_encryption_algorithm"]["algorithm"].dotted
     if scheme not in ECDH_SCHEMES:
         raise UnsupportedAlgorithm(f"key agreement scheme {scheme}")
