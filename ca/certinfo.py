@@ -39,6 +39,10 @@ class CertificateInfo:
     ocsp_urls: tuple
 
 
+# Names as people read them (RFC 4514 knows no short name for emailAddress).
+NAME_OVERRIDES = {NameOID.EMAIL_ADDRESS: "emailAddress"}
+
+
 def _extension(cert, cls):
     try:
         return cert.extensions.get_extension_for_class(cls).value
@@ -107,8 +111,8 @@ def read(der):
         der=der,
         sha256=hashlib.sha256(der).hexdigest(),
         sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - a thumbprint people look up, not a security check
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=cert.subject.rfc4514_string(NAME_OVERRIDES),
+        issuer=cert.issuer.rfc4514_string(NAME_OVERRIDES),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
