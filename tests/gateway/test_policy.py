@@ -4,7 +4,7 @@ each setting inheriting on its own, with the origin of every value."""
 import pytest
 
 from gateway.models import Domain, MailUser, Setting
-from gateway.policy import service, store, users
+from gateway.policy import service, store
 from gateway.policy.definitions import DEFINITIONS
 from gateway.policy.resolver import FACTORY, Level, domain_candidates, resolve
 
@@ -165,13 +165,6 @@ def test_bad_domain_names_are_refused(name):
 def test_domain_names_are_stored_lower_case_without_trailing_dot():
     assert service.clean_domain_name(" Example.COM. ") == "example.com"
     assert service.clean_domain_name("*.Example.com") == "*.example.com"
-
-
-@pytest.mark.django_db
-def test_users_are_remembered_once_each_and_null_sender_skipped():
-    MailUser.objects.create(email="known@example.com")
-    users.remember(["Known@Example.com", "new@example.com", "", "new@example.com", "not-an-address"])
-    assert list(MailUser.objects.values_list("email", flat=True)) == ["known@example.com", "new@example.com"]
 
 
 @pytest.mark.django_db
