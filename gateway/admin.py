@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -140,15 +141,19 @@ class MessageAdmin(admin.ModelAdmin):
 
 def effective_table(scope):
     """Every setting's effective value at this level and where it comes from."""
+    return render_effective(service.effective_for(scope), here=scope.label)
+
+
+def render_effective(effective, here=""):
     rows = [
         {
             "key": key,
-            "value": service.format_value(effective.value),
-            "origin": effective.origin,
-            "here": effective.origin == scope.label,
+            "value": service.format_value(value.value),
+            "origin": value.origin,
+            "here": value.origin == here,
             "help": DEFINITIONS[key].help,
         }
-        for key, effective in sorted(service.effective_for(scope).items())
+        for key, value in sorted(effective.items())
     ]
     return render_to_string("gateway/admin/effective_settings.html", {"rows": rows})
 
@@ -252,6 +257,32 @@ class SettingAdmin(admin.ModelAdmin):
     search_fields = ["key", "domain__name", "user__email"]
     autocomplete_fields = ["domain", "user"]
     list_select_related = ["domain", "user"]
+
+    def get_urls(self):
+        effective = path(
+            "effective/", self.admin_site.admin_view(self.effective_view), name="gateway_setting_effective"
+        )
+        return [effective, *super().get_urls()]
+
+    def effective_view(self, request):
+        """What any address or domain gets, known or not; the global level when none is asked."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        name = request.GET.get("name", "").strip()
+        table, error = "", ""
+        try:
+            table = render_effective(service.effective_for_name(name)) if name else effective_table(service.GLOBAL)
+        except service.SettingError as problem:
+            error = str(problem)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Effective settings of {name}" if name else "Effective global settings",
+            "opts": self.model._meta,
+            "name": name,
+            "table": table,
+            "error": error,
+        }
+        return TemplateResponse(request, "gateway/admin/effective_lookup.html", context)
 
     @admin.display(description="value")
     def shown_value(self, obj):

@@ -247,3 +247,28 @@ def test_admin_refuses_users_who_are_not_staff(db):
     client.force_login(user)
     response = client.get("/admin/gateway/message/")
     assert response.status_code == 302
+
+
+def test_effective_lookup_for_any_address_shows_origins(admin_client):
+    Domain.objects.create(name="*.example.com")
+    service.set_setting(service.Scope(domain=Domain.objects.get()), "pdf_enabled", True)
+    service.set_setting(service.GLOBAL, "encryption_mode", "mandatory")
+
+    listing = admin_client.get("/admin/gateway/setting/")
+    assert "/admin/gateway/setting/effective/" in listing.text
+
+    page = admin_client.get("/admin/gateway/setting/effective/", {"name": "new@sub.example.com"})
+    assert page.status_code == 200
+    assert "domain *.example.com" in page.text
+    assert "<td>global</td>" in page.text
+
+    at_global = admin_client.get("/admin/gateway/setting/effective/")
+    assert "global (set here)" in at_global.text
+    assert "domain *.example.com" not in at_global.text
+
+    bad = admin_client.get("/admin/gateway/setting/effective/", {"name": "not a domain"})
+    assert "is not a domain name" in bad.text
+
+
+def test_effective_lookup_needs_the_view_permission(db):
+    assert staff_client().get("/admin/gateway/setting/effective/").status_code == 403
