@@ -7,6 +7,7 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 
 from .rawmime import raw_message_bodies
 
@@ -85,7 +86,8 @@ def parse_message(raw: bytes, prefer: str = "html") -> ParsedMessage:
             inline[cid] = (ctype, part.get_payload(decode=True) or b"")
             if not filename:
                 continue  # an inline picture of the body, shown there
-        attachments.append(Attachment(filename or _default_name(ctype, len(attachments) + 1), ctype, part))
+        name = _safe_filename(filename) or _default_name(ctype, len(attachments) + 1)
+        attachments.append(Attachment(name, ctype, part))
     return ParsedMessage(headers, subject, text, html, extra_texts, inline, attachments)
 
 
@@ -95,9 +97,12 @@ def _leaves(part, raw_rfc822, in_alternative=False):
     if part.get_content_type() == "message/rfc822":
         raw_body = next(raw_rfc822, None)
         inner = part.get_payload(0) if part.is_multipart() else None
-        name = part.get_filename() or _eml_name(inner)
         if raw_body is None:  # the splitter could not find it: fall back to re-serialising
             raw_body = inner.as_bytes(policy=email.policy.SMTP) if inner is not None else b""
+        # Name it from the bytes sent: when it came base64-encoded, the parser
+        # did not see the message inside.
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw_body)
+        name = _safe_filename(part.get_filename()) or _eml_name(headers)
         yield Attachment(name, "message/rfc822", part, raw_body), in_alternative
         return
     if part.is_multipart():
@@ -118,15 +123,25 @@ def _count_rfc822(part) -> int:
 
 def _text_content(part) -> str:
     try:
-        return part.get_content()
+        text = part.get_content()
     except (LookupError, UnicodeError):  # unknown or lying charset
         payload = part.get_payload(decode=True) or b""
-        return payload.decode("utf-8", errors="replace")
+        text = payload.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _header_text(value) -> str:
     # policy.default already decodes RFC 2047; collapse folding whitespace.
     return re.sub(r"\s*\r?\n\s*", " ", str(value)).strip()
+
+
+def _safe_filename(name: str | None) -> str:
+    """The last path segment, without control characters: a name is for
+    showing and saving, never a path."""
+    if not name:
+        return ""
+    name = re.sub(r"[\x00-\x1f\x7f]+", "", name).replace("\\", "/").rsplit("/", 1)[-1]
+    return name.strip().lstrip(".") or ""
 
 
 def _eml_name(inner) -> str:
