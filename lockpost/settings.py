@@ -215,6 +215,9 @@ LOCKPOST_RING_GRACE = float(os.environ.get("LOCKPOST_RING_GRACE", "120"))
 LOCKPOST_SWEEP_INTERVAL = float(os.environ.get("LOCKPOST_SWEEP_INTERVAL", "30"))
 LOCKPOST_WORKER_THREADS = int(os.environ.get("LOCKPOST_WORKER_THREADS", "4"))
 
+# How often CRLs are downloaded again from the distribution points.
+LOCKPOST_CRL_REFRESH_HOURS = float(os.environ.get("LOCKPOST_CRL_REFRESH_HOURS", "12"))
+
 # Celery: unset broker means the embedded worker inside `manage.py gateway`.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ACKS_LATE = True
@@ -223,6 +226,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
     "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": LOCKPOST_SWEEP_INTERVAL},
+    "refresh-crls": {"task": "ca.tasks.refresh_crls", "schedule": LOCKPOST_CRL_REFRESH_HOURS * 3600.0},
 }
 
 LOGGING = {
