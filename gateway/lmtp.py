@@ -72,7 +72,7 @@ def parse_hostport(text, what="listen address"):
     host = match.group(1) if match.group(1) is not None else match.group(3)
     port = int(match.group(2) or match.group(4))
     if port > 65535:
-        raise ValueError(f"{what} {text!r}: port out of range")
+        raise ValueError(f"{what} {text!r}: port must be 0 to 65535")
     return (None if host in {"", "*"} else host), port
 
 
