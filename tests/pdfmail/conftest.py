@@ -38,3 +38,11 @@ def recording_server():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def twilio_fake():
+    from tests.support.twilio_fake import TwilioFake
+
+    with TwilioFake() as fake:
+        yield fake
