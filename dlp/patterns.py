@@ -27,14 +27,16 @@ def compile_user_regex(rule_name, pattern):
     try:
         regex = re2.compile(pattern.encode("utf-8"), options())
     except re2.error as exc:
+        detail = exc.args[0] if exc.args else ""
+        detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
         raise RuleError(
             rule_name,
-            f"invalid or unsupported regular expression {pattern!r}: {exc}. "
+            f"invalid or unsupported regular expression \u00ab{pattern}\u00bb: {detail}. "
             "Expressions use RE2 syntax (no look-around, no back-references).",
         ) from None
     if regex.fullmatch(b"") is not None:
         # It would "match" in every message.
-        raise RuleError(rule_name, f"the regular expression {pattern!r} matches empty text")
+        raise RuleError(rule_name, f"the regular expression \u00ab{pattern}\u00bb matches empty text")
     return regex
 
 
