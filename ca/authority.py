@@ -3,6 +3,7 @@ S/MIME certificates to internal and external users, revokes them and
 publishes a CRL. Keys live encrypted in the database."""
 
 import datetime
+import secrets
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,8 +16,9 @@ from django.utils import timezone
 
 from gateway.models import MailUser
 
+from . import hsm
 from .keys import decrypt_private_key
-from .models import Certificate, CertificateAuthority, Revocation
+from .models import Certificate, CertificateAuthority, PrivateKey, Revocation
 from .store import add_certificate, add_private_key
 
 KEY_TYPES = ("rsa3072", "rsa2048", "p256")
@@ -144,8 +146,8 @@ def _publication_extensions(builder, issuer):
     )
 
 
-def _smime_key_usage(key):
-    is_rsa = isinstance(key, rsa.RSAPrivateKey)
+def _smime_key_usage(public_key):
+    is_rsa = isinstance(public_key, rsa.RSAPublicKey)
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=True,
@@ -160,14 +162,19 @@ def _smime_key_usage(key):
 
 
 @transaction.atomic
-def issue(email, common_name="", key_type="rsa3072", authority=None, days=None):
-    """Issue an S/MIME certificate for `email`, with a key made here. The
-    certificate and key are stored and usable for selection at once."""
+def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, in_token=False):
+    """Issue an S/MIME certificate for `email`, with a key made here (or
+    inside the PKCS#11 token). Stored and usable for selection at once."""
     authority = authority or default_authority()
     if authority is None:
         raise ValueError("there is no certificate authority yet: create one first")
     email = email.strip().lower()
-    key = generate_key(key_type)
+    if in_token:
+        key_id = secrets.token_bytes(16)
+        public_key = hsm.token().generate(key_type, key_id, label=email)
+    else:
+        key = generate_key(key_type)
+        public_key = key.public_key()
     ca_key = authority_key(authority)
     ca_cert = x509.load_der_x509_certificate(bytes(authority.certificate.der))
     now = timezone.now()
@@ -182,21 +189,24 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None):
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(min(now + datetime.timedelta(days=days), ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_smime_key_usage(key), critical=True)
+        .add_extension(_smime_key_usage(public_key), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     builder = _publication_extensions(builder, authority)
     cert = builder.sign(ca_key, hashes.SHA256())
     row, _ = add_certificate(cert.public_bytes(serialization.Encoding.DER), Certificate.Source.ISSUED)
-    add_private_key(row, key)
+    if in_token:
+        PrivateKey.objects.create(certificate=row, token_label=hsm.token().label, token_key_id=key_id.hex())
+    else:
+        add_private_key(row, key)
     user, _ = MailUser.objects.get_or_create(email=email)
     row.users.add(user)
     return row

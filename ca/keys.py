@@ -20,3 +20,14 @@ def decrypt_private_key(sealed):
 def public_key_matches(private_key, certificate):
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     return private_key.public_key().public_bytes(*spki) == certificate.public_key().public_bytes(*spki)
+
+
+def private_key_for(cert):
+    """The private key of a stored certificate, wherever it lives: decrypted
+    from the database, or a handle on a key inside the token."""
+    stored = cert.private_key
+    if stored.token_label:
+        from .hsm import token
+
+        return token().key(bytes.fromhex(stored.token_key_id))
+    return decrypt_private_key(stored.encrypted_pkcs8)

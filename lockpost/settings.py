@@ -215,6 +215,11 @@ LOCKPOST_RING_GRACE = float(os.environ.get("LOCKPOST_RING_GRACE", "120"))
 LOCKPOST_SWEEP_INTERVAL = float(os.environ.get("LOCKPOST_SWEEP_INTERVAL", "30"))
 LOCKPOST_WORKER_THREADS = int(os.environ.get("LOCKPOST_WORKER_THREADS", "4"))
 
+# A PKCS#11 token for private keys that must never leave hardware (optional).
+LOCKPOST_PKCS11_LIBRARY = os.environ.get("LOCKPOST_PKCS11_LIBRARY", "")
+LOCKPOST_PKCS11_TOKEN = os.environ.get("LOCKPOST_PKCS11_TOKEN", "")
+LOCKPOST_PKCS11_PIN = os.environ.get("LOCKPOST_PKCS11_PIN", "")
+
 # How often CRLs are downloaded again from the distribution points.
 LOCKPOST_CRL_REFRESH_HOURS = float(os.environ.get("LOCKPOST_CRL_REFRESH_HOURS", "12"))
 
