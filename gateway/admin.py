@@ -7,12 +7,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from gateway.models import Delivery, Domain, MailUser, Message, RawMessage, Recipient, Setting, TrailEntry
 from gateway.policy import service
@@ -122,7 +123,23 @@ class MessageAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.raw_view),
             name="gateway_message_raw",
         )
-        return [raw, *super().get_urls()]
+        requeue_one = path(
+            "<int:object_id>/requeue/",
+            self.admin_site.admin_view(require_POST(self.requeue_view)),
+            name="gateway_message_requeue",
+        )
+        return [raw, requeue_one, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_requeue": self.has_requeue_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def requeue_view(self, request, object_id):
+        """The requeue button on a message's page."""
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        self.requeue(request, Message.objects.filter(pk=object_id))
+        return redirect("admin:gateway_message_change", object_id)
 
     def raw_view(self, request, object_id):
         if not can_download_raw(request.user):

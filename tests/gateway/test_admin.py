@@ -272,3 +272,37 @@ def test_effective_lookup_for_any_address_shows_origins(admin_client):
 
 def test_effective_lookup_needs_the_view_permission(db):
     assert staff_client().get("/admin/gateway/setting/effective/").status_code == 403
+
+
+def test_requeue_button_on_the_message_page(admin_client, message, monkeypatch):
+    calls = []
+    monkeypatch.setattr("gateway.worker.requeue", lambda message_id, by="": calls.append(message_id) or "requeued")
+
+    page = admin_client.get(f"/admin/gateway/message/{message.pk}/change/")
+    assert f"/admin/gateway/message/{message.pk}/requeue/" in page.text
+
+    assert admin_client.get(f"/admin/gateway/message/{message.pk}/requeue/").status_code == 405
+    response = admin_client.post(f"/admin/gateway/message/{message.pk}/requeue/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/admin/gateway/message/{message.pk}/change/"
+    assert f"{message.queue_id}: requeued" in response.text
+    assert calls == [message.pk]
+
+
+def test_requeue_button_refused_without_the_change_permission(message, monkeypatch):
+    calls = []
+    monkeypatch.setattr("gateway.worker.requeue", lambda message_id, by="": calls.append(message_id))
+    client = staff_client("view_message")
+
+    assert "/requeue/" not in client.get(f"/admin/gateway/message/{message.pk}/change/").text
+    assert client.post(f"/admin/gateway/message/{message.pk}/requeue/").status_code == 403
+    assert calls == []
+
+
+def test_requeue_button_needs_the_csrf_token(message, monkeypatch):
+    calls = []
+    monkeypatch.setattr("gateway.worker.requeue", lambda message_id, by="": calls.append(message_id))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+
+    assert client.post(f"/admin/gateway/message/{message.pk}/requeue/").status_code == 403
+    assert calls == []
