@@ -248,6 +248,18 @@ def test_requeue_calls_the_worker(api, message, monkeypatch):
     assert api.post("/api/messages/NOSUCHQUEUEID/requeue/").status_code == 404
 
 
+def test_requeue_of_a_held_message_through_the_real_worker(api, message):
+    Message.objects.filter(pk=message.pk).update(state=Message.State.HELD)
+
+    response = api.post(f"/api/messages/{message.queue_id}/requeue/")
+
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "requeued for processing"
+    detail = api.get(f"/api/messages/{message.queue_id}/").json()
+    assert detail["state"] == "received"
+    assert detail["trail"][-1]["text"] == "requeued for processing by ops"
+
+
 def test_raw_message_needs_its_own_permission(message):
     without = token_client("ops")
     assert without.get(f"/api/messages/{message.queue_id}/raw/").status_code == 403
