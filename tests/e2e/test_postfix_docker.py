@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.postfix import DEFAULT_CONFIG_DIR, POSTCONF, readme_snippets, skip_or_fail
+from tests.support.postfix import (
+    DEFAULT_CONFIG_DIR,
+    POSTCONF,
+    POSTFIX,
+    readme_snippets,
+    registered_config_directory,
+    skip_or_fail,
+    unavailable_reason,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -84,8 +92,9 @@ def test_postfix_image_uses_the_readme_lines_unchanged():
 
 
 def test_postfix_image_configuration_reads_back_as_intended(tmp_path):
-    if not os.path.exists(POSTCONF):
-        skip_or_fail("postconf is not installed (scripts/install-debian-packages installs Postfix)")
+    reason = unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
     (tmp_path / "lockpost").mkdir()
     shutil.copy(DEFAULT_CONFIG_DIR / "master.cf", tmp_path / "master.cf.package")
     for name in ("main.cf.lockpost", "master.cf.lockpost"):
@@ -106,6 +115,8 @@ def test_postfix_image_configuration_reads_back_as_intended(tmp_path):
         assert "warning" not in result.stderr, result.stderr
         return result.stdout.strip()
 
+    postconf("-n")  # warns of unknown or misspelt parameters
+    postconf("-M")  # and of malformed master.cf entries
     assert postconf("-h", "content_filter") == "lmtp:inet:lockpost-lmtp:10024"
     assert postconf("-h", "receive_override_options") == "no_address_mappings"
     assert postconf("-h", "myhostname") == "mx.corp.example"
@@ -120,3 +131,19 @@ def test_postfix_image_configuration_reads_back_as_intended(tmp_path):
     assert postconf("-P", "10026/inet/content_filter") == "10026/inet/content_filter ="
     assert postconf("-P", "10026/inet/mynetworks") == "10026/inet/mynetworks = 127.0.0.0/8,172.30.24.0/24"
     assert postconf("-h", "maillog_file") == "/dev/stdout"
+
+    # And Postfix's own integrity check passes on it (run in a private queue,
+    # since the image's queue and log live where the container has them).
+    for setting in (
+        f"queue_directory = {tmp_path}/queue",
+        f"data_directory = {tmp_path}/data",
+        f"maillog_file = {tmp_path}/maillog",
+        f"maillog_file_prefixes = {tmp_path}",
+    ):
+        postconf("-e", setting)
+    (tmp_path / "queue").mkdir()
+    (tmp_path / "data").mkdir()
+    shutil.chown(tmp_path / "data", "postfix", "postfix")
+    with registered_config_directory(tmp_path):
+        check = subprocess.run([POSTFIX, "-c", str(tmp_path), "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

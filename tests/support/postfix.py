@@ -119,6 +119,16 @@ def _update_alternate_directories(add=None, remove=None):
             )
 
 
+@contextlib.contextmanager
+def registered_config_directory(path):
+    """Lets `postfix -c PATH` run for the duration of the block."""
+    _update_alternate_directories(add=str(path))
+    try:
+        yield
+    finally:
+        _update_alternate_directories(remove=str(path))
+
+
 def base_main_cf(root, relay_port):
     """Everything but the README's lines: a loopback-only relay whose only
     way out is the test sink."""
