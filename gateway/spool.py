@@ -20,7 +20,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.models import MailUser, Message, RawMessage, Recipient
+from gateway.models import MailUser, Message, Recipient
+from gateway.spool_raw import save_raw
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def store(mail_from, rcpt_tos, data, *, client_address="", client_helo="", mta_q
             sha256=hashlib.sha256(data).hexdigest(),
             subject=subject_of(data),
         )
-        RawMessage.objects.create(message=message, data=data)
+        save_raw(message, data)
         remember_users([mail_from, *rcpt_tos])
         Recipient.objects.bulk_create(
             Recipient(message=message, address=address, position=position) for position, address in enumerate(rcpt_tos)
