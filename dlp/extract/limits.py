@@ -16,6 +16,10 @@ class Limits:
     max_multipart_nesting: int = 50
 
 
+def _size(count):
+    return f"{count / 2**20:g} MB" if count >= 2**20 else f"{count} bytes"
+
+
 class Unreadable(Exception):
     """This part cannot be scanned; the others still are."""
 
@@ -41,7 +45,7 @@ class Budget:
         self.check_time()
         if self.bytes + size > self.limits.max_total_bytes:
             raise LimitReached(
-                f"expanded content exceeds {self.limits.max_total_bytes // 2**20} MB "
+                f"expanded content exceeds {_size(self.limits.max_total_bytes)} "
                 f"(a part declares {size} bytes): possible decompression bomb"
             )
         self.bytes += size

@@ -54,6 +54,10 @@ def _walk_part(ctx, part, prefix, depth, nesting):
         location = f"{prefix}body {content_type}"
     else:
         location = f"{prefix}attachment {filename or 'unnamed ' + content_type}"
+    ctx.guard(location, _leaf, ctx, part, filename, location, depth, content_type)
+
+
+def _leaf(ctx, part, filename, location, depth, content_type):
     payload = part.get_payload(decode=True) or b""
     ctx.budget.reserve(len(payload))
-    ctx.guard(location, extract_file, ctx, filename, payload, location, depth, content_type, part.get_content_charset())
+    extract_file(ctx, filename, payload, location, depth, content_type, part.get_content_charset())
