@@ -11,7 +11,8 @@ from .definitions import DEFINITIONS
 
 
 class SettingForm(forms.ModelForm):
-    key = forms.ChoiceField(choices=[(key, key) for key in sorted(DEFINITIONS)])
+    # A blank first choice, so that the admin's empty extra row stays unchanged and is skipped.
+    key = forms.ChoiceField(choices=[("", "---------")] + [(key, key) for key in sorted(DEFINITIONS)])
     value = forms.CharField(
         required=False,
         help_text="true or false, one of the setting's choices, or text. Leave the row out to inherit.",

@@ -180,6 +180,24 @@ def test_domain_settings_inline_saves_validated_values(admin_client):
     assert service.own_settings(service.Scope(domain=domain)) == {"encryption_mode": "mandatory", "pdf_enabled": True}
 
 
+def test_domain_saved_with_the_empty_extra_settings_row_left_alone(admin_client):
+    domain = Domain.objects.create(name="example.com")
+    page = admin_client.get(f"/admin/gateway/domain/{domain.pk}/change/")
+    # The empty row offered for a new setting: a browser sends its first option
+    # when left alone, and that must be the blank one.
+    select = page.text.split('name="settings-0-key"')[1].split("</select>")[0]
+    assert select.split("<option")[1].startswith(' value=""')
+
+    response = admin_client.post(
+        f"/admin/gateway/domain/{domain.pk}/change/",
+        inline_post("settings", [("", "")], name="example.com", internal="on"),
+    )
+
+    assert response.status_code == 302
+    assert Domain.objects.get().internal is True
+    assert not Setting.objects.exists()
+
+
 def test_domain_settings_inline_refuses_bad_values_and_duplicates(admin_client):
     bad = admin_client.post(
         "/admin/gateway/domain/add/",
