@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool
-from gateway.models import Delivery, Message, Recipient, TrailEntry
+from gateway.models import Delivery, Message, RawMessage, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,13 @@ def claim(delivery_id, now):
         # only one writer can move the lease from free to taken.
         elif not Delivery.objects.filter(due & free).update(**lease):
             return None
-    return Delivery.objects.select_related("message").get(pk=delivery_id)
+    # The content is loaded only for the send itself: it may be large.
+    return Delivery.objects.select_related("message").defer("content").get(pk=delivery_id)
 
 
 def _send(delivery, recipients):
     """Returns ({address: Reply}, a description of where it went)."""
-    content = bytes(delivery.content)
-    if not content:
-        # An output that shares the message's bytes is stored without a copy.
-        content = bytes(delivery.message.raw.data)
+    content = _content(delivery)
     addresses = [recipient.address for recipient in recipients]
     target = settings.LOCKPOST_NEXT_HOP
     if not target:
@@ -94,6 +92,15 @@ def _send(delivery, recipients):
         failure = Reply(0, f"internal error while sending: {type(error).__name__}")
         return {address: failure for address in addresses}, target
     return result.replies, f"{target} ({'TLS' if result.tls else 'no TLS'})"
+
+
+def _content(delivery):
+    content = Delivery.objects.filter(pk=delivery.pk).values_list("content", flat=True).get()
+    if not content:
+        # An output that shares the message's bytes is stored without a copy.
+        content = RawMessage.objects.filter(pk=delivery.message_id).values_list("data", flat=True).get()
+    # PostgreSQL drivers may hand back a memoryview; bytes() of bytes is free.
+    return bytes(content)
 
 
 def _write_outbox(delivery, addresses, content):
@@ -193,6 +200,9 @@ def message_state(recipient_states):
 def refresh_message_state(message_id):
     """Sets the message's state from its recipients, unless it is still
     being received or processed."""
+    # Lock the message first: two deliveries of one message finishing at once
+    # would each miss the other's recipients and both leave it "delivering".
+    Message.objects.select_for_update().filter(pk=message_id).values_list("pk").first()
     states = Recipient.objects.filter(message_id=message_id).values_list("state", flat=True)
     state = message_state(states)
     if state is not None:
@@ -204,7 +214,7 @@ def refresh_message_state(message_id):
 def send_owed_dsns(delivery_id):
     """Queues one DSN for the delivery's bounced recipients that have not had
     one. Never to a null sender; never twice for a recipient."""
-    delivery = Delivery.objects.select_related("message").filter(pk=delivery_id).first()
+    delivery = Delivery.objects.select_related("message").defer("content").filter(pk=delivery_id).first()
     if delivery is None or not delivery.mail_from:
         return
     owed = list(delivery.recipients.filter(state=Recipient.State.BOUNCED, dsn_sent=False).order_by("position"))

@@ -170,6 +170,9 @@ class SmtpSink:
     def start(self):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # aiosmtpd writes a multi-line reply line by line; without NODELAY
+        # (inherited by accepted sockets) each line waits for a delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         options = {"data_size_limit": self.max_size, "auth_require_tls": False, "server_hostname": "sink.test"}
