@@ -61,8 +61,9 @@ def parse_message(raw: bytes, prefer: str = "html") -> ParsedMessage:
 
     # Exact bytes of embedded messages, in walk order; if the raw split and the
     # parsed tree disagree on how many there are, trust neither slice.
-    bodies = raw_message_bodies(raw)
-    if len(bodies) != _count_rfc822(msg):
+    expected = _count_rfc822(msg)
+    bodies = raw_message_bodies(raw) if expected else []
+    if len(bodies) != expected:
         bodies = []
     raw_rfc822 = iter(bodies)
     inline, attachments, extra_texts = {}, [], []
