@@ -53,7 +53,10 @@ class ProtocolError(Exception):
 def wire_format(data):
     """Message bytes as they go after DATA: CRLF lines, dot-stuffed, with the
     terminating ".\\r\\n"."""
-    data = BARE_EOL.sub(CRLF, bytes(data))
+    data = bytes(data)
+    crlf = data.count(CRLF)
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # bare CR or LF somewhere: rare, and slow to fix
+        data = BARE_EOL.sub(CRLF, data)
     if data and not data.endswith(CRLF):
         data += CRLF
     if data.startswith(b"."):

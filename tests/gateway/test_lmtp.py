@@ -292,3 +292,10 @@ def test_a_busy_port_is_reported_at_start(listener):
     host, port = listener.lmtp_address
     with pytest.raises(OSError, match="in use"):
         Listener(lmtp=f"{host}:{port}", smtp="").start()
+
+
+def test_client_sends_bare_line_ends_as_crlf_and_stuffs_dots(listener):
+    replies = send(*listener.lmtp_address, "a@example.org", ["b@example.net"], b".top\nmid\r.\n..\r\nend")
+    assert codes(replies) == [250]
+    assert bytes(Message.objects.get().raw.data) == b".top\r\nmid\r\n.\r\n..\r\nend\r\n"
+    assert wire_format(b".top\n.\n") == b"..top\r\n..\r\n.\r\n"
