@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/ca/", include("ca.api.urls")),
     path("api/", include("gateway.api.urls")),
     path("ca/", include("ca.urls")),
 ]
