@@ -64,3 +64,9 @@ def test_sink_can_require_tls(make_smtp_sink):
 def test_wait_for_times_out_when_nothing_arrives(smtp_sink):
     with pytest.raises(TimeoutError):
         smtp_sink.wait_for(1, timeout=0.2)
+
+
+def test_a_null_sender_is_recorded_as_empty(smtp_sink):
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port, timeout=10) as client:
+        client.sendmail("", ["b@example.net"], MESSAGE)
+    assert smtp_sink.wait_for(1)[0].mail_from == ""

@@ -7,7 +7,7 @@ free 127.0.0.1 port that keeps every message it accepts.
         mail.mail_from, mail.rcpt_tos, mail.data, mail.tls, mail.auth_user
 
 `data` is the message exactly as received (CRLF line endings, dot-stuffing
-undone). Scripting, all optional and changeable while it runs:
+undone); a null sender (MAIL FROM:<>) is recorded as "". Scripting, all optional and changeable while it runs:
 
     SmtpSink(
         rcpt_replies={"bad@x.test": "550 5.1.1 no such user"},  # per recipient
@@ -82,7 +82,7 @@ class _Handler:
                 return reply
         auth = session.auth_data
         mail = ReceivedMail(
-            mail_from=envelope.mail_from,
+            mail_from="" if envelope.mail_from == "<>" else envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             data=bytes(envelope.original_content),
             tls=session.ssl is not None,
