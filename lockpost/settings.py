@@ -225,6 +225,8 @@ LOCKPOST_CRL_REFRESH_HOURS = float(os.environ.get("LOCKPOST_CRL_REFRESH_HOURS", 
 
 # Celery: unset broker means the embedded worker inside `manage.py gateway`.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+# Separate Lockpost installations (or test runs) sharing one broker by queue name.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("LOCKPOST_CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
