@@ -18,20 +18,25 @@ from .render import html_to_pdf, message_html
 
 def _build(raw: bytes, reply_url, language, prefer, enc) -> bytes:
     parsed = parse_message(raw, prefer=prefer)
-    datas = [a.data() for a in parsed.attachments]
-    html = message_html(parsed, [len(d) for d in datas], reply_url, language)
-    rendered = html_to_pdf(html, parsed.inline)
+    files = [(a.filename, a.content_type, a.data()) for a in parsed.attachments]
+    html = message_html(parsed, [len(f[2]) for f in files], reply_url, language)
+    inline = parsed.inline
+    del parsed  # the parsed tree holds the encoded attachments: let it go before the PDF grows
+    rendered = html_to_pdf(html, inline)
     with pikepdf.open(io.BytesIO(rendered)) as pdf:
         taken: set[str] = set()
-        for attachment in parsed.attachments:
-            data = datas.pop(0)  # handed over: the PDF keeps the only copy
-            embed(pdf, attachment.filename, attachment.content_type, data, taken)
+        while files:
+            filename, content_type, data = files.pop(0)  # handed over: the PDF keeps the only copy
+            embed(pdf, filename, content_type, data, taken)
             del data
         out = io.BytesIO()
         # Streams are compressed already (weasyprint's, and attachments as
         # embed chose): do not spend a pass over tens of MB again.
         pdf.save(
-            out, encryption=enc or False, compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.preserve
+            out,
+            encryption=enc or False,
+            compress_streams=False,
+            object_stream_mode=pikepdf.ObjectStreamMode.preserve,
         )
         return out.getvalue()
 
