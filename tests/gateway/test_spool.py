@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection
 
 from gateway import doorbell, spool
 from gateway.models import MailUser, Message, RawMessage, Recipient
+from gateway.spool_raw import load_raw
 from tests.gateway.spool_failure import failing_recipients
 
 RAW = (
@@ -154,3 +155,14 @@ def test_a_large_message_keeps_every_byte():
     stored = Message.objects.get(pk=message.pk)
     assert bytes(stored.raw.data) == data
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert load_raw(message.pk) == data
+
+
+@pytest.mark.django_db
+def test_load_raw_gives_back_exactly_what_was_stored():
+    first = spool.store("a@example.org", ["b@example.net"], RAW)
+    empty = spool.store("a@example.org", ["b@example.net"], b"")
+    assert load_raw(first.pk) == RAW
+    assert load_raw(empty.pk) == b""
+    with pytest.raises(RawMessage.DoesNotExist):
+        load_raw(empty.pk + 1000)
