@@ -247,6 +247,14 @@ def send_owed_dsns(delivery_id):
     log.info("%s: bounce %s queued to the sender", delivery.message.queue_id, bounce.queue_id)
 
 
+def deliveries_owing_dsns():
+    """Ids of finished deliveries whose bounce could not be queued yet (the
+    spool failed at the time): deliver() on them queues it now."""
+    owing = Recipient.objects.filter(state=Recipient.State.BOUNCED, dsn_sent=False, delivery__isnull=False)
+    owing = owing.exclude(delivery__mail_from="")
+    return list(owing.values_list("delivery_id", flat=True).distinct())
+
+
 def _failure(recipient, now):
     code = REPLY_CODE.match(recipient.reply)
     if code and code.group(1) == "5":

@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from gateway.delivery import backoff, deliver
+from gateway import spool
+from gateway.delivery import backoff, deliver, deliveries_owing_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from tests.support.delivery_rows import MESSAGE, make_delivery, make_due, reload
 
@@ -426,3 +427,54 @@ def test_international_addresses_bounce_at_a_next_hop_without_smtputf8(scripted_
     [bounce] = bounces()
     report = email.message_from_bytes(bytes(bounce.raw.data), policy=email.policy.default)
     assert report.get_payload()[1].get_payload()[1]["Status"] == "5.6.7"
+
+
+def test_a_refused_sender_bounces_every_recipient(scripted_next_hop):
+    scripted_next_hop(mail_replies=["553 5.7.1 sender not allowed"])
+    delivery = make_delivery([BOB, CAROL])
+
+    deliver(delivery.pk)
+
+    delivery, message, recipients = reload(delivery)
+    assert delivery.state == Delivery.State.BOUNCED
+    assert message.state == Message.State.BOUNCED
+    assert {r.reply for r in recipients} == {"553 5.7.1 sender not allowed"}
+    assert len(bounces()) == 1
+
+
+def test_a_busy_next_hop_at_mail_from_defers(scripted_next_hop):
+    sink = scripted_next_hop(mail_replies=["421 4.3.2 too busy"])
+    delivery = make_delivery([BOB])
+
+    deliver(delivery.pk)
+    assert reload(delivery)[0].state == Delivery.State.DEFERRED
+    make_due(delivery)
+    deliver(delivery.pk)
+
+    assert len(sink.wait_for(1)) == 1
+    assert reload(delivery)[0].state == Delivery.State.DELIVERED
+
+
+def test_a_bounce_the_spool_could_not_take_is_queued_on_the_next_call(scripted_next_hop, monkeypatch):
+    scripted_next_hop(rcpt_replies={BOB: "550 5.1.1 no such user"})
+    delivery = make_delivery([BOB])
+
+    def spool_down(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(spool, "store", spool_down)
+    with pytest.raises(OSError, match="disk full"):
+        deliver(delivery.pk)
+
+    delivery, message, [bob] = reload(delivery)
+    assert message.state == Message.State.BOUNCED
+    assert bob.state == Recipient.State.BOUNCED, "the next hop's answer is kept"
+    assert not bob.dsn_sent
+    assert deliveries_owing_dsns() == [delivery.pk]
+
+    monkeypatch.undo()
+    deliver(delivery.pk)
+
+    assert len(bounces()) == 1
+    assert Recipient.objects.get(pk=bob.pk).dsn_sent
+    assert deliveries_owing_dsns() == []

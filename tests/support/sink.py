@@ -12,6 +12,7 @@ undone); a null sender (MAIL FROM:<>) is recorded as "". Scripting, all optional
     SmtpSink(
         rcpt_replies={"bad@x.test": "550 5.1.1 no such user"},  # per recipient
         data_replies=["451 4.3.0 try later"],  # used up one per DATA, then 250
+        mail_replies=["421 4.3.2 busy"],       # likewise for MAIL FROM
         starttls=True,          # offer STARTTLS with a self-signed certificate
         require_tls=False,      # refuse MAIL before STARTTLS
         auth=("user", "pw"),    # offer AUTH PLAIN/LOGIN, accept only this pair
@@ -65,6 +66,15 @@ class _SinkSMTP(SMTP):
 class _Handler:
     def __init__(self, sink):
         self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.sink.mail_replies:
+            reply = self.sink.mail_replies.pop(0)
+            if not reply.startswith("2"):
+                return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.sink.rcpt_replies.get(address.lower()) or self.sink.rcpt_replies.get(address)
@@ -144,6 +154,7 @@ class SmtpSink:
         *,
         rcpt_replies=None,
         data_replies=None,
+        mail_replies=None,
         starttls=False,
         require_tls=False,
         auth=None,
@@ -153,6 +164,7 @@ class SmtpSink:
     ):
         self.rcpt_replies = {k.lower(): v for k, v in (rcpt_replies or {}).items()}
         self.data_replies = list(data_replies or [])
+        self.mail_replies = list(mail_replies or [])
         self.starttls = starttls
         self.require_tls = require_tls
         self.auth = auth
