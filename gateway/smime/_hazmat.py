@@ -24,7 +24,9 @@ CBC_CIPHERS = {
     "tripledes_3key": (24, 8, TripleDES),
 }
 GCM_CIPHERS = {"aes128_gcm": 16, "aes192_gcm": 24, "aes256_gcm": 32}
-WRAP_KEY_BYTES = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
+WRAP_KEY_BYTES = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32, "1.2.840.113549.1.9.16.3.6": 24}
+TRIPLEDES_WRAP = "1.2.840.113549.1.9.16.3.6"  # id-alg-CMS3DESwrap: what OpenSSL pairs with -des3 for ECDH
+_TRIPLEDES_WRAP_IV = bytes.fromhex("4adda22c79e82105")
 
 
 def random_bytes(n: int) -> bytes:
@@ -89,6 +91,25 @@ def aes_key_unwrap(kek: bytes, wrapped: bytes) -> bytes:
         return keywrap.aes_key_unwrap(kek, wrapped)
     except (keywrap.InvalidUnwrap, ValueError):
         raise DecryptionFailed("AES key unwrap failed (wrong key agreement result)")
+
+
+def tripledes_key_unwrap(kek: bytes, wrapped: bytes) -> bytes:
+    """RFC 3217 section 3.2 (read-only: we never write 3DES)."""
+    if len(wrapped) != 40:
+        raise DecryptionFailed("3DES key wrap: wrong length")
+
+    def cbc(iv: bytes, data: bytes) -> bytes:
+        d = Cipher(TripleDES(kek), modes.CBC(iv)).decryptor()
+        return d.update(data) + d.finalize()
+
+    temp2 = cbc(_TRIPLEDES_WRAP_IV, wrapped)[::-1]
+    cek_icv = cbc(temp2[:8], temp2[8:])
+    cek, icv = cek_icv[:-8], cek_icv[-8:]
+    digest = hashes.Hash(hashes.SHA1())  # noqa: S303 (RFC 3217 fixes SHA-1 for the check value)
+    digest.update(cek)
+    if digest.finalize()[:8] != icv:
+        raise DecryptionFailed("3DES key unwrap failed (wrong key agreement result)")
+    return cek
 
 
 def x963_kdf(hash_algorithm: hashes.HashAlgorithm, shared_secret: bytes, length: int, shared_info: bytes) -> bytes:

@@ -51,10 +51,7 @@ def encrypt(
         raise ValueError("encrypt needs at least one recipient certificate")
     cipher = ContentCipher(cipher)
     key_transport = KeyTransport(key_transport)
-    if cipher.authenticated:
-        key_len = _hazmat.GCM_CIPHERS[cipher.value]
-    else:
-        key_len = _hazmat.CBC_CIPHERS[cipher.value][0]
+    key_len = _hazmat.GCM_CIPHERS[cipher.value] if cipher.authenticated else _hazmat.CBC_CIPHERS[cipher.value][0]
     cek = _hazmat.random_bytes(key_len)
     infos = [recipients.for_certificate(cert, cek, key_transport) for cert in certificates]
 

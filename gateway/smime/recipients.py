@@ -214,7 +214,8 @@ def open_key_agreement(kari: cms.KeyAgreeRecipientInfo, index: int, identity: Id
         raise UnsupportedAlgorithm(f"key agreement scheme {scheme}")
     kdf_hash = hash_for(ECDH_SCHEMES[scheme])
     wrap_der = kari["key_encryption_algorithm"]["parameters"].dump()
-    wrap_name = _KeyWrapAlgorithm.load(wrap_der)["algorithm"].native
+    wrap_name = _KeyWrapAlgorithm.load(wrap_der)["algorithm"].dotted
+    wrap_name = cms.KeyEncryptionAlgorithmId.map(wrap_name) if wrap_name != _hazmat.TRIPLEDES_WRAP else wrap_name
     if wrap_name not in _hazmat.WRAP_KEY_BYTES:
         raise UnsupportedAlgorithm(f"key wrap {wrap_name!r}")
     originator = kari["originator"]
@@ -233,4 +234,6 @@ def open_key_agreement(kari: cms.KeyAgreeRecipientInfo, index: int, identity: Id
     kek_len = _hazmat.WRAP_KEY_BYTES[wrap_name]
     kek = _hazmat.x963_kdf(kdf_hash, shared, kek_len, _shared_info(wrap_der, ukm, kek_len))
     wrapped = kari["recipient_encrypted_keys"][index]["encrypted_key"].native
+    if wrap_name == _hazmat.TRIPLEDES_WRAP:
+        return _hazmat.tripledes_key_unwrap(kek, wrapped)
     return _hazmat.aes_key_unwrap(kek, wrapped)

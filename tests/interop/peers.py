@@ -11,6 +11,7 @@ import email.policy
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -223,22 +224,24 @@ class Nss:
 class Gpgsm:
     """One GnuPG home per test: parallel imports into a shared home can fail."""
 
-    def __init__(self, folder: Path, pki):
+    def __init__(self, pki):
         for tool in ("gpgsm", "gpgconf"):
             require(tool)
+        # A short home: gpg-agent's socket path must fit in 108 bytes, which
+        # pytest's (xdist) tmp_path does not; a long home fails with "Bad data".
+        folder = Path(tempfile.mkdtemp(prefix="lp-gpgsm-"))
         self.home = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
         (folder / "gpg-agent.conf").write_text("allow-loopback-pinentry\n")
         # No dirmngr here: CRLs cannot be fetched.
         (folder / "gpgsm.conf").write_text("disable-crl-checks\n")
-        fp = pki.root.certificate.fingerprint(hashes.SHA1()).hex(":").upper()
+        fp = pki.root.certificate.fingerprint(hashes.SHA1()).hex(":").upper()  # noqa: S303 (gpgsm names roots by SHA-1)
         (folder / "trustlist.txt").write_text(f"{fp} S\n")
         self.env = {**os.environ, "GNUPGHOME": str(folder)}
         self._gpgsm(["--import"], pki.root.cert_pem() + pki.intermediate.cert_pem())
 
     def close(self) -> None:
         subprocess.run(["gpgconf", "--kill", "all"], env=self.env, capture_output=True, timeout=TIMEOUT)
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def _gpgsm(self, args: list[str], stdin: bytes | None = None, check=True) -> subprocess.CompletedProcess:
         return run(["gpgsm", "--batch", "--status-fd", "2", *args], input=stdin, env=self.env, check=check)

@@ -36,8 +36,8 @@ def nss(tmp_path, pki):
 
 
 @pytest.fixture
-def gpgsm(tmp_path, pki):
-    peer = Gpgsm(tmp_path / "gnupg", pki)
+def gpgsm(pki):
+    peer = Gpgsm(pki)
     yield peer
     peer.close()
 

@@ -47,7 +47,7 @@ class Holder:
                 serialization.PrivateFormat.PKCS12.encryption_builder()
                 .kdf_rounds(2048)
                 .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-                .hmac_hash(hashes.SHA1())
+                .hmac_hash(hashes.SHA1())  # noqa: S303 (the legacy form gpgsm needs)
                 .build(PASSWORD)
             )
         else:
@@ -58,7 +58,10 @@ class Holder:
 
 
 def _name(cn: str, email: str | None = None) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost Test"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    attrs = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost Test"),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+    ]
     if email:
         attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
     return x509.Name(attrs)
@@ -74,9 +77,7 @@ def _ca(subject: x509.Name, key, issuer_name: x509.Name, issuer_key, path_len: i
         .not_valid_before(NOW - datetime.timedelta(days=30))
         .not_valid_after(NOW + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_len), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(issuer_key, hashes.SHA256())
     )
@@ -118,9 +119,7 @@ def _user(
         )
         .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)

@@ -39,7 +39,7 @@ def test_detached_signature_as_outlook_and_thunderbird_expect(pki, message, at):
 
 def test_opaque_signature(pki, message, at):
     out = sign_message(message, pki.carol.identity, detached=False)
-    assert b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"" in out
+    assert b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"' in out
     assert kind_of(out) == "signed-data"
     result = verify_message(out, trust_roots=pki.roots, at=at)
     assert result.verification.verdict == "valid"
@@ -56,8 +56,7 @@ def test_lf_only_input_is_signed_canonically(pki, message, at):
 def test_signed_part_is_sliced_not_reserialised(pki, at):
     # Odd but legal header layout inside the signed part: refolding it would break the signature.
     inner = (
-        b"Content-Type: text/plain;\r\n\tcharset=\"us-ascii\"\r\n"
-        b"Content-Transfer-Encoding:   7bit\r\n\r\nbody  \r\n\r\n"
+        b'Content-Type: text/plain;\r\n\tcharset="us-ascii"\r\nContent-Transfer-Encoding:   7bit\r\n\r\nbody  \r\n\r\n'
     )
     out = sign_message(b"Subject: x\r\n" + inner, pki.alice.identity)
     parts = slice_multipart_signed(Entity.parse(out))

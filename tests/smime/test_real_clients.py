@@ -79,7 +79,9 @@ def test_signed_samples_verify_and_yield_the_senders_certificate(path, smime2, c
 @needs_real
 def test_real_signature_turns_invalid_when_one_byte_changes(ca):
     path = REAL / "received-at-smime2" / "Message from smime1 to smime2 (signed).eml"
-    raw = path.read_bytes().replace(b"Message from smime1 to smime2 (signed)\r\n\r\n", b"Message from smime1 to smime2 (signeD)\r\n\r\n", 1)
+    raw = path.read_bytes().replace(
+        b"Message from smime1 to smime2 (signed)\r\n\r\n", b"Message from smime1 to smime2 (signeD)\r\n\r\n", 1
+    )
     result = unwrap(raw, trust_roots=[ca], at=AT_2025)
     assert result.verified.verification.verdict == "invalid"
 
@@ -108,7 +110,9 @@ def test_header_protection_vectors_yield_the_protected_subject(path):
     result = unwrap(path.read_bytes(), [_bob()], trust_roots=[ca], at=AT_2020)
     assert result.layers
     innermost = Entity.parse(result.layers[-1].entity).header("subject").get("subject")
-    expected_file = path.with_suffix(".inner.inner") if path.with_suffix(".inner.inner").exists() else path.with_suffix(".inner")
+    expected_file = (
+        path.with_suffix(".inner.inner") if path.with_suffix(".inner.inner").exists() else path.with_suffix(".inner")
+    )
     if expected_file.exists():
         expected = Entity.parse(expected_file.read_bytes()).header("subject").get("subject")
     else:

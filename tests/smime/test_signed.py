@@ -75,7 +75,8 @@ def test_tampered_signature_is_invalid(pki):
 
 def test_trust_is_not_assumed(pki):
     result = verify(sign(CONTENT, pki.alice.identity), CONTENT)
-    assert result.signature_valid and result.signer.trusted is None
+    assert result.signature_valid
+    assert result.signer.trusted is None
     assert result.verdict == "untrusted"
     with pytest.raises(SignerNotTrusted):
         result.raise_for_verdict()
