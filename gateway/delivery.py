@@ -28,6 +28,10 @@ DEFAULT_LEASE_SECONDS = 600
 REPLY_CODE = re.compile(r"^([2-5])\d\d ")
 
 
+class LeaseLost(Exception):
+    """Another worker took the delivery over after our lease ran out."""
+
+
 def deliver(delivery_id):
     """One delivery attempt for the row, if it is due and nobody else holds it."""
     now = timezone.now()
@@ -119,41 +123,59 @@ def record(delivery, recipients, replies, via, now):
     the message's state, in one transaction."""
     message = delivery.message
     expires_at = message.received_at + datetime.timedelta(seconds=settings.LOCKPOST_MAX_QUEUE_AGE)
-    with transaction.atomic():
-        for recipient in recipients:
-            reply = replies[recipient.address]
-            recipient.reply = reply_text(reply)
-            if reply.accepted:
-                recipient.state = Recipient.State.DELIVERED
-            elif reply.permanent:
-                recipient.state = Recipient.State.BOUNCED
-            elif now >= expires_at:
-                recipient.state = Recipient.State.BOUNCED
-                recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
-            recipient.save(update_fields=["state", "reply"])
-        state = delivery_state(set(delivery.recipients.values_list("state", flat=True)))
-        changes = {"state": state, "lease_until": None}
-        if state == Delivery.State.DEFERRED:
-            changes["next_attempt_at"] = min(now + backoff(delivery.attempts), expires_at)
-        else:
-            changes["finished_at"] = now
-        if recipients:
-            changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in recipients)
-        Delivery.objects.filter(pk=delivery.pk).update(**changes)
-        TrailEntry.objects.create(
-            message=message,
-            stage="delivery",
-            text=_trail_text(delivery, recipients, via, state, changes.get("next_attempt_at")),
-            data={
-                "delivery": delivery.group_key,
-                "attempt": delivery.attempts,
-                "via": via,
-                "replies": {r.address: r.reply for r in recipients},
-                "state": state,
-            },
+    try:
+        with transaction.atomic():
+            state = _record(delivery, recipients, replies, via, now, expires_at)
+    except LeaseLost:
+        log.warning(
+            "%s/%s: lease ran out during the attempt; its outcome is not recorded", message.queue_id, delivery.group_key
         )
-        refresh_message_state(message.pk)
+        return
     log.info("%s/%s attempt %d via %s: %s", message.queue_id, delivery.group_key, delivery.attempts, via, state)
+
+
+def _record(delivery, recipients, replies, via, now, expires_at):
+    message = delivery.message
+    # Our lease's expiry is the fencing token: if it changed, the row is
+    # another worker's now and nothing of ours may be written.
+    if not Delivery.objects.filter(pk=delivery.pk, lease_until=delivery.lease_until).update(
+        lease_until=F("lease_until")
+    ):
+        raise LeaseLost
+    for recipient in recipients:
+        reply = replies[recipient.address]
+        recipient.reply = reply_text(reply)
+        if reply.accepted:
+            recipient.state = Recipient.State.DELIVERED
+        elif reply.permanent:
+            recipient.state = Recipient.State.BOUNCED
+        elif now >= expires_at:
+            recipient.state = Recipient.State.BOUNCED
+            recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
+        recipient.save(update_fields=["state", "reply"])
+    state = delivery_state(set(delivery.recipients.values_list("state", flat=True)))
+    changes = {"state": state, "lease_until": None}
+    if state == Delivery.State.DEFERRED:
+        changes["next_attempt_at"] = min(now + backoff(delivery.attempts), expires_at)
+    else:
+        changes["finished_at"] = now
+    if recipients:
+        changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in recipients)
+    Delivery.objects.filter(pk=delivery.pk).update(**changes)
+    TrailEntry.objects.create(
+        message=message,
+        stage="delivery",
+        text=_trail_text(delivery, recipients, via, state, changes.get("next_attempt_at")),
+        data={
+            "delivery": delivery.group_key,
+            "attempt": delivery.attempts,
+            "via": via,
+            "replies": {r.address: r.reply for r in recipients},
+            "state": state,
+        },
+    )
+    refresh_message_state(message.pk)
+    return state
 
 
 def reply_text(reply):

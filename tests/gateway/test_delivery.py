@@ -13,8 +13,9 @@ from django.db import connection
 from django.utils import timezone
 
 from gateway import spool
-from gateway.delivery import backoff, deliver, deliveries_owing_dsns
+from gateway.delivery import backoff, claim, deliver, deliveries_owing_dsns, record
 from gateway.models import Delivery, Message, Recipient, TrailEntry
+from gateway.next_hop import Reply
 from tests.support.delivery_rows import MESSAGE, make_delivery, make_due, reload
 
 pytestmark = pytest.mark.django_db
@@ -478,3 +479,17 @@ def test_a_bounce_the_spool_could_not_take_is_queued_on_the_next_call(scripted_n
     assert len(bounces()) == 1
     assert Recipient.objects.get(pk=bob.pk).dsn_sent
     assert deliveries_owing_dsns() == []
+
+
+def test_a_worker_whose_lease_ran_out_records_nothing(next_hop):
+    delivery = make_delivery([BOB])
+    slow = claim(delivery.pk, timezone.now())
+    # The slow worker's lease ran out and another worker claimed the row.
+    Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() + datetime.timedelta(minutes=10))
+
+    record(slow, list(slow.recipients.all()), {BOB: Reply(250, "2.0.0 OK")}, "test", timezone.now())
+
+    delivery, message, [bob] = reload(delivery)
+    assert bob.state == Recipient.State.PENDING
+    assert delivery.state == Delivery.State.PENDING
+    assert not TrailEntry.objects.filter(message=message).exists()
