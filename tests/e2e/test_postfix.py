@@ -134,3 +134,31 @@ def test_postfix_keeps_the_message_while_lockpost_is_down(wired, smtp_sink):
     assert mail.data.endswith(original)
     wait_for_state({"mail_from": SENDER}, Message.State.DELIVERED)
     postfix.wait_queue_empty()
+
+
+def test_postfix_keeps_the_message_when_lockpost_cannot_store_it(wired, gateway_process, smtp_sink):
+    postfix, gateway = wired()
+    # A listener whose database is unreachable: it must answer 451, not 250.
+    broken = gateway_process(
+        lmtp_port=gateway.port,
+        env={"DATABASE_URL": "postgres://nobody@127.0.0.1:1/unreachable"},
+        args=["--no-worker"],
+    )
+    postfix.start()
+    original = message("e2e-451@corp.example")
+
+    postfix.send(original, SENDER, VISIBLE)
+
+    postfix.wait_for_log(r"status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 ")
+    [queued] = postfix.queue()
+    assert queued["queue_name"] == "deferred"
+    assert not Message.objects.exists()
+
+    broken.stop()
+    gateway.start()
+    postfix.flush()
+
+    [mail] = wait_for_recipients(smtp_sink, VISIBLE)
+    assert mail.data.endswith(original)
+    wait_for_state({"mail_from": SENDER}, Message.State.DELIVERED)
+    postfix.wait_queue_empty()
