@@ -493,3 +493,15 @@ def test_a_worker_whose_lease_ran_out_records_nothing(next_hop):
     assert bob.state == Recipient.State.PENDING
     assert delivery.state == Delivery.State.PENDING
     assert not TrailEntry.objects.filter(message=message).exists()
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\n"])
+def test_a_large_message_streams_intact_across_chunk_boundaries(next_hop, line_end):
+    # Lines of many lengths, some starting with a dot, so that chunk
+    # boundaries fall everywhere: mid-line, between CR and LF, before a dot.
+    lines = [(b"." if n % 7 == 0 else b"") + b"z" * (n % 997) for n in range(3000)]
+    content = b"Subject: big\r\n\r\n" + line_end.join(lines) + line_end
+    deliver(make_delivery([BOB], content=content).pk)
+
+    [mail] = next_hop.wait_for(1)
+    assert mail.data == content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
