@@ -27,6 +27,10 @@ class RecipientInfo:
     direction: str = ""
     bcc: bool = False
     settings: dict = field(default_factory=dict)  # key -> policy.resolver.Effective
+    # Set by the handlers that decide protection (S/MIME, PDF, DLP): what this
+    # recipient's copy gets, e.g. "plain", "smime:...", "pdf:...". Recipients
+    # with the same treatment share an output.
+    treatment: str = ""
 
     @property
     def domain(self):

@@ -13,9 +13,10 @@ def visible_addresses(headers):
 
 
 def treatment_of(rcpt):
-    """What later handlers will do to this recipient's copy. Recipients with
-    the same treatment share an output. Later issues refine this (S/MIME,
-    PDF); for now it is the direction and the protection asked for."""
+    """What later handlers will do to this recipient's copy: what a deciding
+    handler chose, else the direction and the protection asked for."""
+    if rcpt.treatment:
+        return rcpt.treatment
     encryption = rcpt.settings.get("encryption_mode")
     mode = encryption.value if encryption else "never"
     return f"{rcpt.direction}:{mode}"
