@@ -6,7 +6,6 @@ and settings at any level."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
@@ -15,19 +14,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from gateway.models import Delivery, Domain, MailUser, Message, RawMessage, Recipient, Setting, TrailEntry
+from gateway.models import Delivery, Domain, MailUser, Message, Recipient, Setting, TrailEntry
 from gateway.policy import service
 from gateway.policy.definitions import DEFINITIONS
 from gateway.policy.forms import AnyLevelSettingForm, SettingForm, SettingFormSet
-
-# Raw bytes may hold what the gateway was asked to protect: reading them is
-# a permission of its own, not something every staff member gets.
-RAW_MESSAGE_PERMISSION = "gateway.view_rawmessage"
-
-
-def can_download_raw(user):
-    return user.is_active and user.is_staff and user.has_perm(RAW_MESSAGE_PERMISSION)
-
+from gateway.raw_download import can_download_raw, raw_response
 
 # --- messages ---------------------------------------------------------------
 
@@ -144,13 +135,7 @@ class MessageAdmin(admin.ModelAdmin):
     def raw_view(self, request, object_id):
         if not can_download_raw(request.user):
             raise PermissionDenied
-        message = get_object_or_404(Message, pk=object_id)
-        raw = RawMessage.objects.filter(message=message).first()
-        if raw is None:
-            raise Http404("The raw bytes of this message are gone.")
-        response = HttpResponse(bytes(raw.data), content_type="message/rfc822")
-        response["Content-Disposition"] = f'attachment; filename="{message.queue_id}.eml"'
-        return response
+        return raw_response(get_object_or_404(Message, pk=object_id))
 
 
 # --- domains, users, settings --------------------------------------------------

@@ -1,15 +1,15 @@
 """Domains, users and messages through the API. Staff only (the project's
 default permission); reading raw bytes needs its own permission too."""
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from gateway.models import Domain, MailUser, Message, RawMessage
+from gateway.models import Domain, MailUser, Message
 from gateway.policy import service
+from gateway.raw_download import can_download_raw, raw_response
 
 from .serializers import (
     DomainSerializer,
@@ -76,7 +76,7 @@ class CanDownloadRaw(permissions.BasePermission):
     """Raw bytes may hold what the gateway was asked to protect."""
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_staff and request.user.has_perm("gateway.view_rawmessage"))
+        return can_download_raw(request.user)
 
 
 @extend_schema_view(
@@ -126,10 +126,4 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, permission_classes=[permissions.IsAdminUser, CanDownloadRaw])
     def raw(self, request, queue_id):
         """The message exactly as received. Needs the permission gateway.view_rawmessage."""
-        message = self.get_object()
-        raw = RawMessage.objects.filter(message=message).first()
-        if raw is None:
-            return Response({"detail": "The raw bytes of this message are gone."}, status=status.HTTP_404_NOT_FOUND)
-        response = HttpResponse(bytes(raw.data), content_type="message/rfc822")
-        response["Content-Disposition"] = f'attachment; filename="{message.queue_id}.eml"'
-        return response
+        return raw_response(self.get_object())

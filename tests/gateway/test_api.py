@@ -289,3 +289,9 @@ def test_schema_is_served_and_covers_the_api():
     ]:
         assert path in schema["paths"]
     assert "tokenAuth" in schema["components"]["securitySchemes"]
+
+
+def test_raw_message_gone_is_not_found(message):
+    RawMessage.objects.filter(message=message).delete()
+    allowed = token_client("reader", permissions=["view_rawmessage"])
+    assert allowed.get(f"/api/messages/{message.queue_id}/raw/").status_code == 404
