@@ -1,7 +1,10 @@
 """Putting certificates and keys into the store, deduplicated by thumbprint."""
 
+import json
+
 from cryptography import x509
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from . import certinfo
 from .keys import encrypt_private_key
@@ -57,12 +60,80 @@ def add_many(ders, source=Certificate.Source.IMPORTED):
         return 0
     with transaction.atomic():
         known = set(Certificate.objects.filter(sha256__in=list(infos)).values_list("sha256", flat=True))
-        new = [_row(info, source) for sha, info in infos.items() if sha not in known]
-        Certificate.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
-        ids = dict(Certificate.objects.filter(sha256__in=[c.sha256 for c in new]).values_list("sha256", "id"))
-        emails = [CertificateEmail(certificate_id=ids[c.sha256], email=e) for c in new for e in infos[c.sha256].emails]
+        new = [info for sha, info in infos.items() if sha not in known]
+        if connection.vendor == "postgresql":
+            _copy_into_postgresql(new, source)
+        else:
+            Certificate.objects.bulk_create([_row(i, source) for i in new], ignore_conflicts=True, batch_size=500)
+        ids = dict(Certificate.objects.filter(sha256__in=[i.sha256 for i in new]).values_list("sha256", "id"))
+        emails = [CertificateEmail(certificate_id=ids[i.sha256], email=e) for i in new for e in i.emails]
         CertificateEmail.objects.bulk_create(emails, ignore_conflicts=True, batch_size=2000)
     return len(new)
+
+
+# Bulk import into PostgreSQL goes through COPY: about ten times the speed of
+# INSERT for a million certificates. Django has no COPY, so this is by hand.
+_COPY_COLUMNS = [
+    "der",
+    "sha256",
+    "sha1",
+    "subject",
+    "issuer",
+    "serial",
+    "not_before",
+    "not_after",
+    "key_usage",
+    "extended_key_usage",
+    "is_ca",
+    "key_algorithm",
+    "subject_key_identifier",
+    "authority_key_identifier",
+    "crl_urls",
+    "ocsp_urls",
+    "trust_anchor",
+    "source",
+    "created_at",
+]
+
+
+def _copy_into_postgresql(infos, source):
+    table = Certificate._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: it can COPY
+        columns = ", ".join(_COPY_COLUMNS)
+        # Only our own table and column names are interpolated, never input.
+        raw.execute(f"CREATE TEMP TABLE bulk_certificates ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
+        with raw.copy(f"COPY bulk_certificates ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+            for i in infos:
+                copy.write_row(
+                    (
+                        i.der,
+                        i.sha256,
+                        i.sha1,
+                        i.subject,
+                        i.issuer,
+                        i.serial,
+                        i.not_before,
+                        i.not_after,
+                        json.dumps(list(i.key_usage)),
+                        json.dumps(list(i.extended_key_usage)),
+                        i.is_ca,
+                        i.key_algorithm,
+                        i.subject_key_identifier,
+                        i.authority_key_identifier,
+                        json.dumps(list(i.crl_urls)),
+                        json.dumps(list(i.ocsp_urls)),
+                        False,
+                        source,
+                        now,
+                    )
+                )
+        raw.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM bulk_certificates "  # noqa: S608
+            "ON CONFLICT (sha256) DO NOTHING"
+        )
+        raw.execute("DROP TABLE bulk_certificates")
 
 
 def add_private_key(cert, key):
