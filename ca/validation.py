@@ -98,8 +98,41 @@ async def avalidate_path(
     return PathResult(problem is None, problem, chain)
 
 
+_CACHE: dict[tuple, PathResult] = {}
+_CACHE_SIZE = 4096
+
+
+def _cache_key(cert: x509.Certificate, kwargs: dict) -> tuple | None:
+    if kwargs.get("crls"):
+        return None  # revocation data changes: never cache those answers
+    at = kwargs.get("at") or datetime.datetime.now(datetime.UTC)
+    der = lambda c: c.public_bytes(Encoding.DER)  # noqa: E731
+    return (
+        der(cert),
+        tuple(sorted(der(c) for c in kwargs.get("trust_roots") or ())),
+        tuple(sorted(der(c) for c in kwargs.get("intermediates") or ())),
+        # Same answer within a minute: path building costs ~40 ms, mail comes in bursts.
+        at.replace(second=0, microsecond=0),
+        kwargs.get("usage", Usage.SIGN),
+        kwargs.get("revocation_mode", "soft-fail"),
+    )
+
+
 def validate_path(cert: x509.Certificate, **kwargs) -> PathResult:
-    """Synchronous ``avalidate_path``; safe to call from inside a running event loop."""
+    """Synchronous ``avalidate_path`` (answers cached per minute when no CRLs are given);
+    safe to call from inside a running event loop."""
+    key = _cache_key(cert, kwargs)
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    result = _validate_now(cert, **kwargs)
+    if key is not None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = result
+    return result
+
+
+def _validate_now(cert: x509.Certificate, **kwargs) -> PathResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:

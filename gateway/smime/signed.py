@@ -7,6 +7,7 @@ the signer is trusted is a separate question answered by ``ca.validation``;
 """
 
 import datetime
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ from .keys import Identity, from_asn1, subject_key_identifier, to_asn1
 
 # What we tell correspondents we can read, strongest first (RFC 8551 2.5.2).
 SMIME_CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc", "tripledes_3key")
+
+
+@functools.cache
+def _capabilities_attribute() -> bytes:
+    # Encoded once: asn1crypto takes milliseconds to build this from values.
+    caps = [{"capability_id": name} for name in SMIME_CAPABILITIES]
+    return cms.CMSAttribute({"type": "smime_capabilities", "values": [caps]}).dump()
 
 
 # ---------------------------------------------------------------- signing
@@ -59,7 +67,6 @@ def _sign_bytes(identity: Identity, data: bytes, digest: Digest, scheme: Signatu
 def _signed_attributes(content: bytes, identity: Identity, digest: Digest, when: datetime.datetime) -> list:
     # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime beyond.
     time = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
-    caps = [{"capability_id": name} for name in SMIME_CAPABILITIES]
     ias = cms.IssuerAndSerialNumber(
         {"issuer": to_asn1(identity.certificate).issuer, "serial_number": identity.certificate.serial_number}
     )
@@ -67,7 +74,7 @@ def _signed_attributes(content: bytes, identity: Identity, digest: Digest, when:
         {"type": "content_type", "values": ["data"]},
         {"type": "signing_time", "values": [time]},
         {"type": "message_digest", "values": [hashlib.new(digest.value, content).digest()]},
-        {"type": "smime_capabilities", "values": [caps]},
+        cms.CMSAttribute.load(_capabilities_attribute()),
         # RFC 8551 2.5.3: tells the reader which certificate to encrypt to.
         {
             "type": "encrypt_key_pref",
@@ -95,6 +102,7 @@ def sign(
     attrs = cms.CMSAttributes(_signed_attributes(content, identity, digest, when))
     # Signed over the DER SET OF (asn1crypto sorts SET OF when encoding).
     to_sign = attrs.dump()
+    attrs = cms.CMSAttributes.load(to_sign)  # parsed form: asn1crypto need not encode it again
     signer = cms.SignerInfo(
         {
             "version": "v1",
