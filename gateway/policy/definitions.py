@@ -79,6 +79,60 @@ DEFINITIONS = {
             pattern=r"\+[1-9][0-9]{6,14}",
             pattern_help="a number in E.164 form such as +31612345678",
         ),
+        # --- encrypted PDF (gateway.handlers.pdf_decide / pdf_encrypt) ---
+        SettingDefinition(
+            "pdf_mode",
+            "fallback",
+            "When PDF is enabled: never; fallback: only for recipients without a usable certificate; "
+            "always: every outgoing recipient.",
+            choices=("never", "fallback", "always"),
+        ),
+        SettingDefinition(
+            "pdf_static_password",
+            "",
+            "The password of every PDF when the password mode is static (agreed with the recipient "
+            "beforehand, never sent). Secret: keep it at a domain or user level.",
+        ),
+        SettingDefinition("pdf_password_length", 12, "Length of generated and one-time PDF passwords.", kind=int),
+        SettingDefinition(
+            "pdf_password_validity_days",
+            0,
+            "Generated passwords: 0 makes a new one per message; N keeps one per recipient for N days "
+            "(stored encrypted).",
+            kind=int,
+        ),
+        SettingDefinition(
+            "pdf_password_delivery",
+            "sms",
+            "How a generated or one-time PDF password reaches the recipient: sms (to their phone_number "
+            "or the subject trigger's number) or sender (mailed to the sender, who passes it on).",
+            choices=("sms", "sender"),
+        ),
+        SettingDefinition(
+            "pdf_aes", "256", "PDF encryption: AES-256 (R6), or AES-128 (R4) for old readers.", choices=("256", "128")
+        ),
+        SettingDefinition(
+            "pdf_language",
+            "en",
+            "Language of the PDF labels, the cover message and the SMS.",
+            choices=("en", "nl", "de"),
+        ),
+        SettingDefinition("pdf_reply_enabled", True, "Put a Reply button (portal link) into the PDF.", kind=bool),
+        SettingDefinition("pdf_reply_validity_days", 30, "How long the PDF's reply link stays valid.", kind=int),
+        SettingDefinition(
+            "pdf_sms_trigger",
+            r"\[sms:\s*(\+?[0-9][0-9 ./()-]{5,24})\s*\]",
+            "An RE2 expression found in the Subject: its first group is the phone number for this "
+            "message's PDF passwords; the match is removed from the subject sent out. Empty: off.",
+        ),
+        SettingDefinition(
+            "pdf_cover_text",
+            "",
+            "This level's own cover message (plain text), as a Django template; empty: the built-in one.",
+        ),
+        SettingDefinition(
+            "pdf_cover_html", "", "This level's own cover message (HTML), as a Django template; empty: the built-in."
+        ),
         SettingDefinition("dlp_enabled", True, "Scan outgoing mail for data leaks.", kind=bool),
         SettingDefinition(
             "sender_notification", False, "Tell the sender how each recipient's copy was protected.", kind=bool
