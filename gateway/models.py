@@ -255,3 +255,8 @@ class TrailEntry(models.Model):
 
     def __str__(self):
         return f"[{self.stage}] {self.text}"
+
+
+# Kept in a module of its own (the PDF pipeline owns it); imported here so
+# Django finds it with the rest of the app's models.
+from gateway.pdf_secret_model import PdfSecret  # noqa: E402, F401
