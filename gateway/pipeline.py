@@ -31,6 +31,9 @@ class RecipientInfo:
     # recipient's copy gets, e.g. "plain", "smime:...", "pdf:...". Recipients
     # with the same treatment share an output.
     treatment: str = ""
+    # Set by a deciding handler when this recipient's copy is made for them
+    # alone (a personal password, a reply link naming them): an output of its own.
+    alone: bool = False
 
     @property
     def domain(self):

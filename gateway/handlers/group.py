@@ -1,6 +1,7 @@
 """Group recipients that get identical treatment into one output. A Bcc
 recipient (named in neither To nor Cc) always gets an output of its own, so
-no one learns of them from a shared copy."""
+no one learns of them from a shared copy; so does one whose copy a deciding
+handler made personal (`alone`)."""
 
 from email.utils import getaddresses
 
@@ -28,7 +29,7 @@ def group_recipients(ctx):
     for rcpt in ctx.recipients:
         rcpt.bcc = rcpt.address.lower() not in visible
         treatment = treatment_of(rcpt)
-        if rcpt.bcc:
+        if rcpt.bcc or rcpt.alone:
             ctx.groups.append(Group(group_key(treatment, [rcpt.position]), treatment, [rcpt.position]))
         else:
             shared.setdefault(treatment, []).append(rcpt.position)
