@@ -17,13 +17,14 @@ PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "i
 
 
 def ring(message_id):
-    """Ask a worker to process a spooled message."""
-    _ring("message", message_id)
+    """Ask a worker to process a spooled message. Returns whether a worker
+    (or the broker) took the ring; False leaves it to the sweeper."""
+    return _ring("message", message_id)
 
 
 def ring_delivery(delivery_id):
-    """Ask a worker to send (or retry) a delivery."""
-    _ring("delivery", delivery_id)
+    """Ask a worker to send (or retry) a delivery. Returns as ring() does."""
+    return _ring("delivery", delivery_id)
 
 
 def _ring(kind, object_id):
@@ -33,9 +34,10 @@ def _ring(kind, object_id):
 
             task = tasks.process_message if kind == "message" else tasks.deliver
             task.apply_async(args=[object_id], retry=True, retry_policy=PUBLISH_RETRY)
-        else:
-            from gateway import embedded
+            return True
+        from gateway import embedded
 
-            embedded.submit(kind, object_id)
+        return embedded.submit(kind, object_id)
     except Exception:
         log.warning("ring for %s %s lost; the sweeper will ring again", kind, object_id, exc_info=True)
+        return False

@@ -20,13 +20,15 @@ _running_lock = threading.Lock()
 
 
 def submit(kind, object_id):
-    """Queue ("message" | "delivery", id) for the running worker. Without one
-    the ring is dropped: the sweeper of whichever worker starts will ring."""
+    """Queue ("message" | "delivery", id) for the running worker; returns
+    False when this process has none (the web app, a shell): the sweeper of
+    the gateway process then rings."""
     worker = _running
     if worker is None:
         log.debug("no embedded worker running; %s %s left to the sweeper", kind, object_id)
-        return
+        return False
     worker.submit(kind, object_id)
+    return True
 
 
 def run_job(kind, object_id):

@@ -298,13 +298,22 @@ def requeue(message_id, by=""):
             )
             text, ring_message = "requeued for processing", True
         else:
-            due = message.deliveries.filter(state__in=OUTSTANDING)
+            # Not those being sent right now: their sender holds a lease.
+            now = timezone.now()
+            due = message.deliveries.filter(state__in=OUTSTANDING).filter(
+                Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+            )
             ring_deliveries = list(due.values_list("pk", flat=True))
-            due.update(next_attempt_at=timezone.now(), lease_until=None)
+            # Due at once for the sweeper too, should our ring find no worker.
+            due.filter(state=Delivery.State.DEFERRED).update(next_attempt_at=now)
+            long_ago = now - timedelta(seconds=settings.LOCKPOST_RING_GRACE)
+            due.filter(state=Delivery.State.PENDING).update(next_attempt_at=long_ago)
             text = f"{len(ring_deliveries)} waiting deliver(y/ies) retried now"
         TrailEntry.objects.create(message=message, stage="admin", text=text + who)
-    if ring_message:
-        doorbell.ring(message_id)
+    if ring_message and not doorbell.ring(message_id):
+        # No worker in this process (the admin runs in the web app): mark it
+        # never rung, so the gateway's next sweep rings it without waiting.
+        Message.objects.filter(pk=message_id, state=State.RECEIVED).update(rung_at=None)
     for delivery_id in ring_deliveries:
         doorbell.ring_delivery(delivery_id)
     return text

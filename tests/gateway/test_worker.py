@@ -306,3 +306,17 @@ def test_trail_entries_are_kept_in_order(corp, rings):
     texts = list(TrailEntry.objects.filter(message=message).values_list("text", flat=True))
     assert texts[0].startswith("sender internal; recipients: 1 internal, 2 outgoing")
     assert texts[-1] == "pipeline done: 3 new output(s)"
+
+
+def test_a_requeue_where_no_worker_runs_is_rung_by_the_next_sweep(corp, settings, monkeypatch):
+    # The admin runs in the web app, which has no worker to ring.
+    settings.LOCKPOST_RING_GRACE = 60
+    message = spooled_message(received_at=timezone.now() - timedelta(hours=1))
+    Message.objects.filter(pk=message.pk).update(state=State.HELD, rung_at=timezone.now())
+    worker.requeue(message.pk)
+    message.refresh_from_db()
+    assert (message.state, message.rung_at) == (State.RECEIVED, None)
+    rung = []
+    monkeypatch.setattr("gateway.doorbell.ring", rung.append)
+    assert worker.sweep()["lost"] == 1
+    assert rung == [message.pk]
