@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from . import authority, formats, selection, store
+from . import authority, formats, store, trust
 from .models import Certificate, CertificateAuthority, Revocation, RevocationList, TrustListEntry
 from .validation import Usage
 
@@ -115,7 +115,7 @@ class CertificateAdmin(admin.ModelAdmin):
 
     @admin.display(description="validation now")
     def validation(self, obj):
-        context = selection.TrustContext()
+        context = trust.current()
         now = timezone.now()
         rows = []
         for usage in (Usage.ENCRYPT, Usage.SIGN):
@@ -176,6 +176,7 @@ class CertificateAdmin(admin.ModelAdmin):
     @admin.action(description="Trust as anchor (roots only)")
     def make_trust_anchor(self, request, queryset):
         updated = queryset.filter(is_ca=True).update(trust_anchor=True)
+        trust.changed()
         self.message_user(request, f"{updated} certificate(s) are now trust anchors.")
 
     @admin.action(description="Block (trust list)")

@@ -5,13 +5,13 @@ and the admin."""
 
 from dataclasses import dataclass, field
 
-from cryptography import x509
 from django.utils import timezone
 
 from gateway.models import Domain
 
-from .models import Certificate, Revocation, RevocationList, TrustListEntry
-from .validation import Usage, usage_problem, validate_path
+from .models import Certificate
+from .trust import current as trust_context
+from .validation import Usage
 
 
 @dataclass
@@ -41,59 +41,6 @@ class Selection:
             f"{v.certificate.subject} [{v.certificate.sha256[:16]}] ({v.origin}): {v.problem or 'usable'}"
             for v in self.verdicts
         ]
-
-
-class TrustContext:
-    """What validation needs from the store, read once per selection."""
-
-    def __init__(self):
-        self.anchors = [_x509(c) for c in Certificate.objects.filter(trust_anchor=True)]
-        self.intermediates = [_x509(c) for c in Certificate.objects.filter(is_ca=True, trust_anchor=False)]
-        self.crls = [bytes(der) for der in RevocationList.objects.values_list("der", flat=True)]
-        # pyhanko consults CRLs only for certificates that name a distribution
-        # point; a CRL we hold covers every certificate of its issuer.
-        self.parsed_crls = [x509.load_der_x509_crl(der) for der in self.crls]
-        self.trust_list = dict(TrustListEntry.objects.values_list("sha256", "action"))
-        self.reasons = dict(TrustListEntry.objects.values_list("sha256", "reason"))
-
-    def judge(self, cert, usage, at):
-        """The reason `cert` cannot be used for `usage` at `at`, or None."""
-        action = self.trust_list.get(cert.sha256)
-        if action == TrustListEntry.Action.BLOCK:
-            return f"blocked by the trust list: {self.reasons[cert.sha256]}", []
-        if at < cert.not_before:
-            return f"not yet valid (from {cert.not_before:%Y-%m-%d})", []
-        if at > cert.not_after:
-            return f"expired on {cert.not_after:%Y-%m-%d}", []
-        revoked = Revocation.objects.filter(certificate=cert).first()
-        if revoked is not None and revoked.revoked_at <= at:
-            return f"revoked by our CA ({revoked.reason})", []
-        parsed = _x509(cert)
-        for crl in self.parsed_crls:
-            if crl.issuer == parsed.issuer:
-                entry = crl.get_revoked_certificate_by_serial_number(parsed.serial_number)
-                if entry is not None and entry.revocation_date_utc <= at:
-                    return f"revoked on {entry.revocation_date_utc:%Y-%m-%d} (CRL of {cert.issuer})", []
-        if action == TrustListEntry.Action.ALLOW:
-            # Allowed by the admin: trusted without a path, but still only
-            # for what its key usage permits.
-            problem = usage_problem(parsed, usage)
-            return (f"wrong usage: {problem}" if problem else None), [parsed]
-        result = validate_path(
-            parsed, trust_roots=self.anchors, intermediates=self.intermediates, at=at, usage=usage, crls=self.crls
-        )
-        if result.valid:
-            return None, result.path
-        problem = result.problem or "not valid"
-        if problem.startswith(("key usage", "extended key usage")):
-            return f"wrong usage: {problem}", []
-        if problem.startswith("revoked"):
-            return problem, []
-        return f"untrusted: {problem}", []
-
-
-def _x509(cert):
-    return x509.load_der_x509_certificate(bytes(cert.der))
 
 
 def _candidates(address, with_key):
@@ -130,7 +77,7 @@ def encryption_certificates(address, at=None):
     """Every usable certificate to encrypt to `address`; the domain's
     certificates when the address has none."""
     at = at or timezone.now()
-    context = TrustContext()
+    context = trust_context()
     verdicts = _select(_candidates(address, with_key=False), Usage.ENCRYPT, at, context)
     if not any(v.usable for v in verdicts):
         verdicts += _select(_domain_candidates(address), Usage.ENCRYPT, at, context)
@@ -141,5 +88,5 @@ def signing_identity(address, at=None):
     """The best usable certificate with a private key to sign as `address`
     (chosen[0]), or none."""
     at = at or timezone.now()
-    verdicts = _select(_candidates(address, with_key=True), Usage.SIGN, at, TrustContext())
+    verdicts = _select(_candidates(address, with_key=True), Usage.SIGN, at, trust_context())
     return Selection([v.certificate for v in verdicts if v.usable][:1], verdicts)

@@ -6,7 +6,7 @@ from cryptography import x509
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import certinfo
+from . import certinfo, trust
 from .keys import encrypt_private_key
 from .models import Certificate, CertificateEmail, PrivateKey
 
@@ -68,6 +68,8 @@ def add_many(ders, source=Certificate.Source.IMPORTED):
         ids = dict(Certificate.objects.filter(sha256__in=[i.sha256 for i in new]).values_list("sha256", "id"))
         emails = [CertificateEmail(certificate_id=ids[i.sha256], email=e) for i in new for e in i.emails]
         CertificateEmail.objects.bulk_create(emails, ignore_conflicts=True, batch_size=2000)
+        if any(i.is_ca for i in new):
+            trust.changed()  # bulk paths send no signals
     return len(new)
 
 

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 # Long enough for a large message over a slow link; a worker that dies
 # mid-send leaves the row to be claimed again once it runs out.
-DEFAULT_LEASE_SECONDS = 600
 REPLY_CODE = re.compile(r"^([2-5])\d\d ")
 
 
@@ -84,7 +83,7 @@ def _send(delivery, recipients):
             starttls=settings.LOCKPOST_NEXT_HOP_STARTTLS,
             user=settings.LOCKPOST_NEXT_HOP_USER,
             password=settings.LOCKPOST_NEXT_HOP_PASSWORD,
-            timeout=getattr(settings, "LOCKPOST_NEXT_HOP_TIMEOUT", 120),
+            timeout=settings.LOCKPOST_NEXT_HOP_TIMEOUT,
         )
     except NextHopUnavailable as error:
         failure = Reply(0, str(error))
@@ -298,7 +297,7 @@ def _age(message, now):
 
 
 def _lease_seconds():
-    return getattr(settings, "LOCKPOST_DELIVERY_LEASE", DEFAULT_LEASE_SECONDS)
+    return settings.LOCKPOST_DELIVERY_LEASE
 
 
 def _trail_text(delivery, recipients, via, state, next_attempt_at):

@@ -91,7 +91,7 @@ ASGI_APPLICATION = "lockpost.asgi.application"
 # SQLite by default so `make run` needs nothing; PostgreSQL in CI and production.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lockpost.sqlite3'}"),
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lockpost.sqlite3'}",
         conn_max_age=int(os.environ.get("LOCKPOST_DB_CONN_MAX_AGE", "0")),
     )
 }
@@ -107,6 +107,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # see the same test database; one per test run, so runs do not collide.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A cache shared by every process (Redis) in production: trust changes, rate
+# limits. Unset: each process has its own, which suits one machine.
+if os.environ.get("LOCKPOST_CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["LOCKPOST_CACHE_URL"],
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -186,6 +196,8 @@ LOCKPOST_RETRY_FIRST = int(os.environ.get("LOCKPOST_RETRY_FIRST", "60"))
 LOCKPOST_RETRY_MAX = int(os.environ.get("LOCKPOST_RETRY_MAX", "3600"))
 # A delivery is leased while it is sent; a sender that dies frees it when this runs out.
 LOCKPOST_DELIVERY_LEASE = float(os.environ.get("LOCKPOST_DELIVERY_LEASE", "600"))
+# Seconds to wait for the next hop before a delivery attempt counts as a temporary failure.
+LOCKPOST_NEXT_HOP_TIMEOUT = float(os.environ.get("LOCKPOST_NEXT_HOP_TIMEOUT", "120"))
 # The name this gateway uses in Received headers, DSNs and its SMTP greeting.
 LOCKPOST_HOSTNAME = os.environ.get("LOCKPOST_HOSTNAME", "lockpost.localdomain")
 LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPOST_HOSTNAME}")
@@ -219,6 +231,10 @@ LOCKPOST_WORKER_THREADS = int(os.environ.get("LOCKPOST_WORKER_THREADS", "4"))
 LOCKPOST_PKCS11_LIBRARY = os.environ.get("LOCKPOST_PKCS11_LIBRARY", "")
 LOCKPOST_PKCS11_TOKEN = os.environ.get("LOCKPOST_PKCS11_TOKEN", "")
 LOCKPOST_PKCS11_PIN = os.environ.get("LOCKPOST_PKCS11_PIN", "")
+
+# How long a process may use what it read about trust (anchors, CRLs, trust
+# list) before reading again; changes are seen at once where the cache is shared.
+LOCKPOST_TRUST_CACHE_SECONDS = float(os.environ.get("LOCKPOST_TRUST_CACHE_SECONDS", "60"))
 
 # How often CRLs are downloaded again from the distribution points.
 LOCKPOST_CRL_REFRESH_HOURS = float(os.environ.get("LOCKPOST_CRL_REFRESH_HOURS", "12"))

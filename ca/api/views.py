@@ -13,9 +13,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from ca import authority, formats, pkcs12, selection, store
+from ca import authority, formats, pkcs12, selection, store, trust
 from ca.keys import private_key_for
 from ca.models import Certificate, CertificateAuthority, RevocationList, TrustListEntry
+from ca.validation import Usage
 
 from . import serializers as s
 
@@ -108,7 +109,7 @@ class CertificateViewSet(
         stored = getattr(cert, "private_key", None)
         if stored is None or stored.token_label:
             raise ValidationError("no exportable private key for this certificate (none, or held in the token)")
-        path = selection.TrustContext().judge(cert, selection.Usage.SIGN, timezone.now())[1]
+        path = trust.current().judge(cert, Usage.SIGN, timezone.now())[1]
         data = pkcs12.export(
             private_key_for(cert),
             _x509(cert),

@@ -1,0 +1,141 @@
+"""The trust context: everything path validation needs from the store, read
+once and shared between selections while it is fresh.
+
+It is rebuilt when the trust epoch changes (any change to anchors, CA
+certificates, CRLs, revocations or the trust list bumps it, after commit, in
+the shared cache) or after LOCKPOST_TRUST_CACHE_SECONDS at the latest."""
+
+import threading
+import time
+
+from cryptography import x509
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .models import Certificate, Revocation, RevocationList, TrustListEntry
+from .validation import usage_problem, validate_path
+
+EPOCH_KEY = "lockpost:ca:trust-epoch"
+MAX_REMEMBERED = 100_000
+
+_current = None
+_lock = threading.Lock()
+
+
+def x509_of(cert):
+    return x509.load_der_x509_certificate(bytes(cert.der))
+
+
+def current():
+    """The trust context to use now."""
+    global _current
+    epoch = cache.get(EPOCH_KEY, 0)
+    context = _current
+    fresh = context is not None and time.monotonic() - context.loaded < settings.LOCKPOST_TRUST_CACHE_SECONDS
+    if fresh and context.epoch == epoch:
+        return context
+    with _lock:
+        _current = TrustContext(epoch)
+        return _current
+
+
+def changed():
+    """Trust has changed: every process rebuilds its context (after commit,
+    so nobody rebuilds from data that may still roll back)."""
+
+    global _current
+
+    def bump():
+        global _current
+        try:
+            cache.incr(EPOCH_KEY)
+        except ValueError:
+            cache.set(EPOCH_KEY, 1, timeout=None)
+        _current = None
+
+    # This process sees its own writes at once; the others after commit.
+    _current = None
+    transaction.on_commit(bump)
+
+
+def forget():
+    """Drop this process's context (tests, after the database was rolled back)."""
+    global _current
+    _current = None
+
+
+@receiver([post_save, post_delete], sender=RevocationList)
+@receiver([post_save, post_delete], sender=TrustListEntry)
+@receiver([post_save, post_delete], sender=Revocation)
+def _trust_data_changed(sender, **kwargs):
+    changed()
+
+
+@receiver([post_save, post_delete], sender=Certificate)
+def _certificate_changed(sender, instance, **kwargs):
+    if instance.is_ca or instance.trust_anchor:
+        changed()
+
+
+class TrustContext:
+    """What validation needs from the store: anchors, intermediates, CRLs,
+    revocations and the trust list, read once and shared while fresh; and
+    the path validations done with it, remembered for the same minute."""
+
+    def __init__(self, epoch=0):
+        self.epoch = epoch
+        self.loaded = time.monotonic()
+        self._verdicts = {}
+        self.revoked = {r.certificate_id: (r.reason, r.revoked_at) for r in Revocation.objects.all()}
+        self.anchors = [x509_of(c) for c in Certificate.objects.filter(trust_anchor=True)]
+        self.intermediates = [x509_of(c) for c in Certificate.objects.filter(is_ca=True, trust_anchor=False)]
+        self.crls = [bytes(der) for der in RevocationList.objects.values_list("der", flat=True)]
+        # pyhanko consults CRLs only for certificates that name a distribution
+        # point; a CRL we hold covers every certificate of its issuer.
+        self.parsed_crls = [x509.load_der_x509_crl(der) for der in self.crls]
+        self.trust_list = dict(TrustListEntry.objects.values_list("sha256", "action"))
+        self.reasons = dict(TrustListEntry.objects.values_list("sha256", "reason"))
+
+    def judge(self, cert, usage, at):
+        """The reason `cert` cannot be used for `usage` at `at`, or None."""
+        action = self.trust_list.get(cert.sha256)
+        if action == TrustListEntry.Action.BLOCK:
+            return f"blocked by the trust list: {self.reasons[cert.sha256]}", []
+        if at < cert.not_before:
+            return f"not yet valid (from {cert.not_before:%Y-%m-%d})", []
+        if at > cert.not_after:
+            return f"expired on {cert.not_after:%Y-%m-%d}", []
+        reason, revoked_at = self.revoked.get(cert.pk, (None, None))
+        if reason is not None and revoked_at <= at:
+            return f"revoked by our CA ({reason})", []
+        parsed = x509_of(cert)
+        for crl in self.parsed_crls:
+            if crl.issuer == parsed.issuer:
+                entry = crl.get_revoked_certificate_by_serial_number(parsed.serial_number)
+                if entry is not None and entry.revocation_date_utc <= at:
+                    return f"revoked on {entry.revocation_date_utc:%Y-%m-%d} (CRL of {cert.issuer})", []
+        if action == TrustListEntry.Action.ALLOW:
+            # Allowed by the admin: trusted without a path, but still only
+            # for what its key usage permits.
+            problem = usage_problem(parsed, usage)
+            return (f"wrong usage: {problem}" if problem else None), [parsed]
+        key = (cert.sha256, usage, at.replace(second=0, microsecond=0))
+        result = self._verdicts.get(key)
+        if result is None:
+            result = validate_path(
+                parsed, trust_roots=self.anchors, intermediates=self.intermediates, at=at, usage=usage, crls=self.crls
+            )
+            if len(self._verdicts) > MAX_REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[key] = result
+        if result.valid:
+            return None, result.path
+        problem = result.problem or "not valid"
+        if problem.startswith(("key usage", "extended key usage")):
+            return f"wrong usage: {problem}", []
+        if problem.startswith("revoked"):
+            return problem, []
+        return f"untrusted: {problem}", []
