@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connection, transaction
 
 from gateway.lmtp import Listener, parse_hostport
 from gateway.lmtp_client import LMTPClient, ProtocolError, send, wire_format
@@ -299,3 +300,26 @@ def test_client_sends_bare_line_ends_as_crlf_and_stuffs_dots(listener):
     assert codes(replies) == [250]
     assert bytes(Message.objects.get().raw.data) == b".top\r\nmid\r\n.\r\n..\r\nend\r\n"
     assert wire_format(b".top\n.\n") == b"..top\r\n..\r\n.\r\n"
+
+
+def test_a_slow_database_holds_up_only_its_own_message(listener):
+    # While the spool waits for a lock, other sessions are served and the
+    # waiting message is not acknowledged until its rows are committed.
+    result = {}
+    with transaction.atomic():  # SQLite: BEGIN IMMEDIATE takes the write lock
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE gateway_message IN EXCLUSIVE MODE")
+        waiting = threading.Thread(
+            target=lambda: result.update(replies=send(*listener.lmtp_address, "a@example.org", ["b@example.net"], RAW))
+        )
+        waiting.start()
+        time.sleep(0.5)
+        # Answered while the lock is still held: the event loop is free.
+        with LMTPClient(*listener.lmtp_address, timeout=10) as other:
+            assert other.command("NOOP").code == 250
+        assert waiting.is_alive()
+        assert "replies" not in result
+    waiting.join(timeout=30)
+    assert codes(result["replies"]) == [250]
+    assert Message.objects.count() == 1
