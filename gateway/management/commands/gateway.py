@@ -60,6 +60,7 @@ class Command(BaseCommand):
         worker = listener = None
         try:
             if want_worker:
+                self.check_pipeline()
                 worker = EmbeddedWorker(threads=options["threads"]).start()
             if not options["worker_only"]:
                 listener = self.start_listener(options["lmtp"])
@@ -73,6 +74,17 @@ class Command(BaseCommand):
                 listener.stop(grace=options["grace"])
             if worker is not None:
                 worker.stop(timeout=options["grace"])
+
+    @staticmethod
+    def check_pipeline():
+        """Import every handler now: a wrong name in LOCKPOST_PIPELINE stops
+        the start, instead of failing each message later."""
+        from gateway import pipeline
+
+        try:
+            pipeline.handlers()
+        except ImportError as error:
+            raise CommandError(f"LOCKPOST_PIPELINE: {error}") from error
 
     def start_listener(self, address):
         from gateway.lmtp import Listener
