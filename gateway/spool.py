@@ -4,7 +4,8 @@ recipients) in one transaction. Nothing is acknowledged before `store` returns.
 store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
       mta_queue_id="", received_at=None) -> Message
     One transaction writes the Message (state received, size, sha256, the
-    decoded Subject), its RawMessage (the exact bytes, never rewritten) and one
+    decoded Subject), its RawMessage (the exact bytes, never rewritten; written
+    in slices by gateway.spool_raw, which also reads them back) and one
     Recipient row per RCPT TO in order; MailUser rows are created for the
     sender and the recipients when first seen. After the commit the doorbell
     rings (gateway.doorbell.ring) so a worker picks the message up; a lost
