@@ -205,11 +205,28 @@ LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPO
 # Public base URL of the web app: links in mail, CRL and CA certificate URLs.
 LOCKPOST_PORTAL_URL = os.environ.get("LOCKPOST_PORTAL_URL", "http://127.0.0.1:8000")
 
+# SMS for PDF passwords (portal.sms). The file backend writes each SMS as a
+# JSON file into LOCKPOST_SMS_FILE_PATH: what `make run` and tests use.
+# Production: portal.sms.backends.twilio.SmsBackend with the Twilio settings.
+LOCKPOST_SMS_BACKEND = os.environ.get("LOCKPOST_SMS_BACKEND", "portal.sms.backends.filebased.SmsBackend")
+LOCKPOST_SMS_FILE_PATH = Path(os.environ.get("LOCKPOST_SMS_FILE_PATH", VAR_DIR / "sms"))
+LOCKPOST_SMS_DEFAULT_REGION = os.environ.get("LOCKPOST_SMS_DEFAULT_REGION", "") or None
+LOCKPOST_SMS_RATE_LIMIT = int(os.environ.get("LOCKPOST_SMS_RATE_LIMIT", "10"))
+LOCKPOST_SMS_RATE_WINDOW = int(os.environ.get("LOCKPOST_SMS_RATE_WINDOW", "3600"))
+LOCKPOST_SMS_FROM = os.environ.get("LOCKPOST_SMS_FROM", "")
+LOCKPOST_TWILIO_ACCOUNT_SID = os.environ.get("LOCKPOST_TWILIO_ACCOUNT_SID", "")
+LOCKPOST_TWILIO_AUTH_TOKEN = os.environ.get("LOCKPOST_TWILIO_AUTH_TOKEN", "")
+LOCKPOST_TWILIO_MESSAGING_SERVICE_SID = os.environ.get("LOCKPOST_TWILIO_MESSAGING_SERVICE_SID", "")
+# Only tests change this (a fake of Twilio's API on loopback).
+LOCKPOST_TWILIO_API_ROOT = os.environ.get("LOCKPOST_TWILIO_API_ROOT", "")
+
 # The handlers every message passes through, in order. One job each.
 LOCKPOST_PIPELINE = [
     "gateway.handlers.classify.classify_recipients",
     "gateway.handlers.resolve_settings.resolve_settings",
+    "gateway.handlers.pdf_decide.decide_pdf",
     "gateway.handlers.group.group_recipients",
+    "gateway.handlers.pdf_encrypt.encrypt_pdf_groups",
     "gateway.handlers.trace_header.add_trace_header",
 ]
 if os.environ.get("LOCKPOST_PIPELINE", "").strip():
