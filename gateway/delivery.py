@@ -17,8 +17,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool
-from gateway.models import Delivery, Message, RawMessage, Recipient, TrailEntry
+from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
+from gateway.spool_raw import load_raw
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def _content(delivery):
     content = Delivery.objects.filter(pk=delivery.pk).values_list("content", flat=True).get()
     if not content:
         # An output that shares the message's bytes is stored without a copy.
-        content = RawMessage.objects.filter(pk=delivery.message_id).values_list("data", flat=True).get()
+        content = load_raw(delivery.message_id)
     # PostgreSQL drivers may hand back a memoryview; bytes() of bytes is free.
     return bytes(content)
 

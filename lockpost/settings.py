@@ -93,6 +93,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lockpost.sqlite3'}",
         conn_max_age=int(os.environ.get("LOCKPOST_DB_CONN_MAX_AGE", "0")),
+        # A connection kept open across a database restart is checked before
+        # use, so the first message after the restart is not refused.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
