@@ -133,6 +133,88 @@ DEFINITIONS = {
         SettingDefinition(
             "pdf_cover_html", "", "This level's own cover message (HTML), as a Django template; empty: the built-in."
         ),
+        # --- S/MIME (gateway.handlers.smime_decide / smime_outgoing / smime_incoming) ---
+        # Defaults are what every peer reads (see the interop notes): RSA
+        # PKCS#1 v1.5 key transport, SHA-256, detached PKCS#1 v1.5 signatures.
+        SettingDefinition(
+            "key_transport",
+            "rsa-pkcs1v15",
+            "How the content key reaches an RSA recipient. RSA-OAEP is read by OpenSSL but not by "
+            "Thunderbird (NSS), gpgsm or Outlook: set it only for peers known to read it.",
+            choices=("rsa-pkcs1v15", "rsa-oaep"),
+        ),
+        SettingDefinition("digest", "sha256", "Digest of S/MIME signatures.", choices=("sha256", "sha384", "sha512")),
+        SettingDefinition(
+            "signature_scheme",
+            "rsa-pkcs1v15",
+            "Signature scheme of RSA keys (EC keys always sign with ECDSA).",
+            choices=("rsa-pkcs1v15", "rsa-pss"),
+        ),
+        SettingDefinition(
+            "header_protection",
+            False,
+            "Protect Subject, From, To, Cc, Date and Message-ID inside the signature or encryption "
+            "(RFC 9788); an encrypted message then shows the subject '[...]' outside. Clients without "
+            "RFC 9788 support show the placeholder, hence off by default.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "encrypt_subject_trigger",
+            "[encrypt]",
+            "Text in the Subject that makes encryption mandatory for this message (removed from the "
+            "subject sent out; case does not matter). Empty: off.",
+        ),
+        SettingDefinition(
+            "encrypt_header_trigger",
+            "X-Lockpost-Encrypt: yes",
+            "A header field 'Name: value' that makes encryption mandatory for this message (removed "
+            "before sending). Empty: off.",
+            pattern=r"[!-9;-~]+:\s*\S.*",
+            pattern_help="'Header-Name: value'",
+        ),
+        SettingDefinition(
+            "encryption_fallback",
+            "pdf",
+            "What a recipient without a usable certificate gets when encryption is wanted: pdf (an "
+            "encrypted PDF where PDF is enabled for them, otherwise plain), plain, or bounce. When "
+            "encryption is mandatory (mode or trigger) it is never plain: PDF where possible, else bounce.",
+            choices=("pdf", "plain", "bounce"),
+        ),
+        SettingDefinition(
+            "strict_decryption",
+            True,
+            "Decrypt incoming mail only with keys tied to that recipient (or to their domain), so one "
+            "user's key never opens mail delivered to another. Off: any key the gateway holds.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "remove_signature",
+            False,
+            "Incoming: remove a valid S/MIME signature layer after checking it (the verdict stays in the "
+            "X-Lockpost-Info headers). An invalid or untrusted signature is always kept.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "add_info_headers",
+            True,
+            "Incoming: add X-Lockpost-Info-* headers saying what was decrypted and whether the signature "
+            "is valid and trusted. Such headers from senders are always removed.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "encrypt_to_sender",
+            True,
+            "Also encrypt to the sender's own certificate (as Outlook and Thunderbird do), so bounces "
+            "and archived copies stay readable to them.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "decrypt_outgoing",
+            False,
+            "Decrypt outgoing mail the sender's client encrypted, with the sender's key held here (for "
+            "scanning), and re-encrypt it on the way out; encryption is then mandatory for it.",
+            kind=bool,
+        ),
         SettingDefinition("dlp_enabled", True, "Scan outgoing mail for data leaks.", kind=bool),
         SettingDefinition(
             "sender_notification", False, "Tell the sender how each recipient's copy was protected.", kind=bool
