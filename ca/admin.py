@@ -119,8 +119,10 @@ class CertificateAdmin(admin.ModelAdmin):
         now = timezone.now()
         rows = []
         for usage in (Usage.ENCRYPT, Usage.SIGN):
-            problem, path = context.judge(obj, usage, now)
+            problem, path, warning = context.judge(obj, usage, now)
             verdict = problem or "valid; path: " + " → ".join(c.subject.rfc4514_string() for c in path)
+            if warning:
+                verdict += f" ({warning})"
             rows.append((usage.value, verdict))
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows))
 

@@ -20,6 +20,7 @@ class Verdict:
     problem: str | None = None  # None: usable
     origin: str = ""  # "assigned", "address", "domain example.com"
     path: list = field(default_factory=list)
+    warning: str | None = None  # usable, but worth saying (e.g. revocation status unknown)
 
     @property
     def usable(self):
@@ -38,7 +39,8 @@ class Selection:
     def explain(self):
         """One line a candidate, for the trail."""
         return [
-            f"{v.certificate.subject} [{v.certificate.sha256[:16]}] ({v.origin}): {v.problem or 'usable'}"
+            f"{v.certificate.subject} [{v.certificate.sha256[:16]}] ({v.origin}): "
+            + (v.problem or "usable" + (f"; {v.warning}" if v.warning else ""))
             for v in self.verdicts
         ]
 
@@ -68,8 +70,8 @@ def _domain_candidates(address):
 def _select(candidates, usage, at, context):
     verdicts = []
     for cert, origin in candidates:
-        problem, path = context.judge(cert, usage, at)
-        verdicts.append(Verdict(cert, problem, origin, path))
+        problem, path, warning = context.judge(cert, usage, at)
+        verdicts.append(Verdict(cert, problem, origin, path, warning))
     return verdicts
 
 

@@ -7,6 +7,7 @@ the shared cache) or after LOCKPOST_TRUST_CACHE_SECONDS at the latest."""
 
 import threading
 import time
+from typing import NamedTuple
 
 from cryptography import x509
 from django.conf import settings
@@ -80,6 +81,16 @@ def _certificate_changed(sender, instance, **kwargs):
         changed()
 
 
+def _current_at(crl, at):
+    return crl.last_update_utc <= at and (crl.next_update_utc is None or crl.next_update_utc >= at)
+
+
+class Judgement(NamedTuple):
+    problem: str | None
+    path: list
+    warning: str | None
+
+
 class TrustContext:
     """What validation needs from the store: anchors, intermediates, CRLs,
     revocations and the trust list, read once and shared while fresh; and
@@ -100,7 +111,32 @@ class TrustContext:
         self.reasons = dict(TrustListEntry.objects.values_list("sha256", "reason"))
 
     def judge(self, cert, usage, at):
-        """The reason `cert` cannot be used for `usage` at `at`, or None."""
+        """A Judgement: why `cert` cannot be used for `usage` at `at` (or
+        None), the path to the anchor, and a warning worth the trail."""
+        problem, path = self._judge(cert, usage, at)
+        warning = None
+        if problem is None and len(path) > 1:
+            unknown = self._revocation_unknown(path[:-1], at)
+            if unknown:
+                warning = f"revocation status unknown: no current CRL for {unknown}"
+                if settings.LOCKPOST_REVOCATION_UNKNOWN == "reject":
+                    return Judgement(warning, [], None)
+        return Judgement(problem, path, warning)
+
+    def _revocation_unknown(self, certificates, at):
+        """The first certificate on the path that names a CRL we do not hold
+        current, as its subject; or None."""
+        for parsed in certificates:
+            try:
+                parsed.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+            except x509.ExtensionNotFound:
+                continue
+            current = any(crl.issuer == parsed.issuer and _current_at(crl, at) for crl in self.parsed_crls)
+            if not current:
+                return parsed.subject.rfc4514_string()
+        return None
+
+    def _judge(self, cert, usage, at):
         action = self.trust_list.get(cert.sha256)
         if action == TrustListEntry.Action.BLOCK:
             return f"blocked by the trust list: {self.reasons[cert.sha256]}", []
@@ -125,8 +161,11 @@ class TrustContext:
         key = (cert.sha256, usage, at.replace(second=0, microsecond=0))
         result = self._verdicts.get(key)
         if result is None:
+            # A CRL past its next update tells nothing current: leave it out, so
+            # the status counts as unknown (see judge) rather than failing the path.
+            current = [der for der, crl in zip(self.crls, self.parsed_crls, strict=True) if _current_at(crl, at)]
             result = validate_path(
-                parsed, trust_roots=self.anchors, intermediates=self.intermediates, at=at, usage=usage, crls=self.crls
+                parsed, trust_roots=self.anchors, intermediates=self.intermediates, at=at, usage=usage, crls=current
             )
             if len(self._verdicts) > MAX_REMEMBERED:
                 self._verdicts.clear()

@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -60,13 +63,35 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language comes from the browser (Accept-Language): en, nl or de.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Ends sessions whose per-user token was rotated ("log out everywhere").
+    "portal.middleware.SessionTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, so it sees the lockout flag set during authentication.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes checks lockouts before the password is even tried.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock out a username from one address after this many failures, for this
+# many hours; other addresses (the real user elsewhere) are not locked out.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOCKPOST_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("LOCKPOST_LOGIN_COOLOFF_HOURS", "0.5"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
 
 ROOT_URLCONF = "lockpost.urls"
 
@@ -138,6 +163,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 SESSION_COOKIE_HTTPONLY = True
+# Sessions end after 8 hours, and when the browser closes.
+SESSION_COOKIE_AGE = int(os.environ.get("LOCKPOST_SESSION_SECONDS", str(8 * 3600)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SECURE = env_bool("LOCKPOST_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -208,6 +236,16 @@ LOCKPOST_POSTMASTER = os.environ.get("LOCKPOST_POSTMASTER", f"postmaster@{LOCKPO
 # Public base URL of the web app: links in mail, CRL and CA certificate URLs.
 LOCKPOST_PORTAL_URL = os.environ.get("LOCKPOST_PORTAL_URL", "http://127.0.0.1:8000")
 
+# Portal accounts of external recipients: how long an activation link lives.
+LOCKPOST_ACTIVATION_MAX_AGE = int(os.environ.get("LOCKPOST_ACTIVATION_MAX_AGE", str(7 * 24 * 3600)))
+# Certificate pickups: how long the link and the stored PKCS#12 files live.
+LOCKPOST_PICKUP_MAX_AGE = int(os.environ.get("LOCKPOST_PICKUP_MAX_AGE", str(14 * 24 * 3600)))
+# Second-factor codes by SMS: lifetime in seconds; wrong codes (SMS or TOTP)
+# allowed per user within the window before code entry is refused.
+LOCKPOST_SMS_CODE_MAX_AGE = int(os.environ.get("LOCKPOST_SMS_CODE_MAX_AGE", "600"))
+LOCKPOST_CODE_ATTEMPTS = int(os.environ.get("LOCKPOST_CODE_ATTEMPTS", "5"))
+LOCKPOST_CODE_WINDOW = int(os.environ.get("LOCKPOST_CODE_WINDOW", "900"))
+
 # SMS for PDF passwords (portal.sms). The file backend writes each SMS as a
 # JSON file into LOCKPOST_SMS_FILE_PATH: what `make run` and tests use.
 # Production: portal.sms.backends.twilio.SmsBackend with the Twilio settings.
@@ -255,6 +293,10 @@ LOCKPOST_PKCS11_PIN = os.environ.get("LOCKPOST_PKCS11_PIN", "")
 # How long a process may use what it read about trust (anchors, CRLs, trust
 # list) before reading again; changes are seen at once where the cache is shared.
 LOCKPOST_TRUST_CACHE_SECONDS = float(os.environ.get("LOCKPOST_TRUST_CACHE_SECONDS", "60"))
+
+# A certificate that names a CRL we do not hold current: "accept" it (with a
+# warning in the trail) or "reject" it.
+LOCKPOST_REVOCATION_UNKNOWN = os.environ.get("LOCKPOST_REVOCATION_UNKNOWN", "accept")
 
 # How often CRLs are downloaded again from the distribution points.
 LOCKPOST_CRL_REFRESH_HOURS = float(os.environ.get("LOCKPOST_CRL_REFRESH_HOURS", "12"))

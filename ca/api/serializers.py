@@ -41,6 +41,7 @@ class VerdictSerializer(serializers.Serializer):
     origin = serializers.CharField()
     usable = serializers.BooleanField()
     problem = serializers.CharField(allow_null=True)
+    warning = serializers.CharField(allow_null=True)
 
 
 class SelectionSerializer(serializers.Serializer):

@@ -109,7 +109,7 @@ class CertificateViewSet(
         stored = getattr(cert, "private_key", None)
         if stored is None or stored.token_label:
             raise ValidationError("no exportable private key for this certificate (none, or held in the token)")
-        path = trust.current().judge(cert, Usage.SIGN, timezone.now())[1]
+        path = trust.current().judge(cert, Usage.SIGN, timezone.now()).path
         data = pkcs12.export(
             private_key_for(cert),
             _x509(cert),

@@ -82,3 +82,21 @@ def test_unreachable_distribution_point_is_counted_not_fatal(root):
     store.add_certificate(pki.make("Bob", root, email="bob@example.org", crl_url="http://127.0.0.1:9/x.crl").der)
     assert crls.refresh() == {"fetched": 0, "failed": 1}
     assert problem("bob@example.org") is None  # unknown status: accepted (soft-fail)
+
+
+def test_unknown_revocation_status_is_accepted_with_a_warning_or_rejected(root, settings):
+    store.add_certificate(pki.make("Bob", root, email="bob@example.org", crl_url="http://crl.example/r.crl").der)
+    verdict = selection.encryption_certificates("bob@example.org").verdicts[0]
+    assert verdict.usable
+    assert verdict.warning == "revocation status unknown: no current CRL for CN=Bob"
+    assert "usable; revocation status unknown" in selection.encryption_certificates("bob@example.org").explain()[0]
+    settings.LOCKPOST_REVOCATION_UNKNOWN = "reject"
+    assert problem("bob@example.org").startswith("revocation status unknown")
+    crls.store_crl(pki.crl(root, []))
+    assert problem("bob@example.org") is None
+
+
+def test_an_expired_crl_counts_as_unknown(root):
+    store.add_certificate(pki.make("Bob", root, email="bob@example.org", crl_url="http://crl.example/r.crl").der)
+    crls.store_crl(pki.crl(root, [], next_update=pki.NOW - pki.DAY / 2))
+    assert selection.encryption_certificates("bob@example.org").verdicts[0].warning.startswith("revocation status")
