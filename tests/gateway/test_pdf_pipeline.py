@@ -306,3 +306,34 @@ def test_reply_token_names_message_sender_recipient_and_expires():
         read_reply_token(token, now=1_000_000 + 86401)
     with pytest.raises(Exception, match="Signature"):
         read_reply_token(token[:-2] + ("A" if token[-1] != "A" else "B") + token[-1], now=1_000_000)
+
+
+def test_fallback_skips_a_recipient_with_a_usable_certificate_and_always_does_not(tmp_path):
+    from ca import store
+    from tests.support import pki
+
+    root = pki.make("Root", ca=True, slot=1)
+    store.add_certificate(root.der, trust_anchor=True)
+    store.add_certificate(pki.make("Bob", root, email=BOB).der)
+    set_for(BOB, "phone_number", BOB_PHONE)
+
+    _, fallback = send()
+    set_for(BOB, "pdf_mode", "always")
+    _, always = send()
+
+    assert not fallback.deliveries.filter(treatment__startswith="pdf:").exists()
+    assert always.deliveries.get().treatment.startswith("pdf:")
+    assert len(sms_files(tmp_path)) == 1
+
+
+def test_a_domain_has_its_own_cover_text(tmp_path):
+    scope = service.domain_scope("partner.test")
+    service.set_setting(scope, "pdf_cover_text", "Dear partner, {{ sender }} sent {{ filename }} ({{ password_via }}).")
+    set_for(BOB, "phone_number", BOB_PHONE)
+
+    _, message = send()
+
+    cover, _ = pdf_of(bytes(message.deliveries.get().content))
+    assert cover.get_body(("plain",)).get_content().strip() == f"Dear partner, {SENDER} sent message.pdf (sms)."
+    # The HTML part was not overridden: the built-in one.
+    assert "text message" in cover.get_body(("html",)).get_content()
