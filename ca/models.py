@@ -117,6 +117,30 @@ class RevocationList(models.Model):
         return f"CRL of {self.issuer} ({self.this_update:%Y-%m-%d})"
 
 
+class OcspResponse(models.Model):
+    """The last OCSP answer for a certificate that names a responder
+    (signature checked before it is stored)."""
+
+    class Status(models.TextChoices):
+        GOOD = "good", "good"
+        REVOKED = "revoked", "revoked"
+        UNKNOWN = "unknown", "unknown"
+
+    certificate = models.OneToOneField(Certificate, on_delete=models.CASCADE, related_name="ocsp")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    this_update = models.DateTimeField()
+    next_update = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+    der = models.BinaryField()
+
+    class Meta:
+        verbose_name = "OCSP response"
+
+    def __str__(self):
+        return f"OCSP {self.status} for {self.certificate}"
+
+
 class CertificateAuthority(models.Model):
     """Our own CA: a root, or an intermediate under one of ours."""
 

@@ -2,9 +2,14 @@
 
 from celery import shared_task
 
-from . import crls
+from . import crls, ocsp
 
 
 @shared_task(name="ca.tasks.refresh_crls")
 def refresh_crls():
     return crls.refresh()
+
+
+@shared_task(name="ca.tasks.refresh_ocsp")
+def refresh_ocsp():
+    return ocsp.refresh()

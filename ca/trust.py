@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Certificate, Revocation, RevocationList, TrustListEntry
+from .models import Certificate, OcspResponse, Revocation, RevocationList, TrustListEntry
 from .validation import usage_problem, validate_path
 
 EPOCH_KEY = "lockpost:ca:trust-epoch"
@@ -71,6 +71,7 @@ def forget():
 @receiver([post_save, post_delete], sender=RevocationList)
 @receiver([post_save, post_delete], sender=TrustListEntry)
 @receiver([post_save, post_delete], sender=Revocation)
+@receiver([post_save, post_delete], sender=OcspResponse)
 def _trust_data_changed(sender, **kwargs):
     changed()
 
@@ -79,6 +80,19 @@ def _trust_data_changed(sender, **kwargs):
 def _certificate_changed(sender, instance, **kwargs):
     if instance.is_ca or instance.trust_anchor:
         changed()
+
+
+def _names_revocation_source(parsed):
+    try:
+        parsed.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        return True
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        access = parsed.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(d.access_method == x509.oid.AuthorityInformationAccessOID.OCSP for d in access)
 
 
 def _current_at(crl, at):
@@ -101,6 +115,7 @@ class TrustContext:
         self.loaded = time.monotonic()
         self._verdicts = {}
         self.revoked = {r.certificate_id: (r.reason, r.revoked_at) for r in Revocation.objects.all()}
+        self.ocsp = {o.certificate_id: o for o in OcspResponse.objects.defer("der")}
         self.anchors = [x509_of(c) for c in Certificate.objects.filter(trust_anchor=True)]
         self.intermediates = [x509_of(c) for c in Certificate.objects.filter(is_ca=True, trust_anchor=False)]
         self.crls = [bytes(der) for der in RevocationList.objects.values_list("der", flat=True)]
@@ -116,23 +131,32 @@ class TrustContext:
         problem, path = self._judge(cert, usage, at)
         warning = None
         if problem is None and len(path) > 1:
-            unknown = self._revocation_unknown(path[:-1], at)
+            # The leaf is known by a good OCSP answer or a current CRL; those
+            # above it (intermediates) by a current CRL.
+            above = path[1:-1]
+            unknown = self._revocation_unknown(above if self._ocsp_good(cert, at) else path[:-1], at)
             if unknown:
                 warning = f"revocation status unknown: no current CRL for {unknown}"
                 if settings.LOCKPOST_REVOCATION_UNKNOWN == "reject":
                     return Judgement(warning, [], None)
         return Judgement(problem, path, warning)
 
+    def _ocsp_good(self, cert, at):
+        answer = self.ocsp.get(cert.pk)
+        return (
+            answer is not None
+            and answer.status == "good"
+            and answer.this_update <= at
+            and (answer.next_update is None or answer.next_update >= at)
+        )
+
     def _revocation_unknown(self, certificates, at):
-        """The first certificate on the path that names a CRL we do not hold
-        current, as its subject; or None."""
+        """The first certificate that names a CRL or OCSP responder while we
+        hold no current CRL of its issuer, as its subject; or None."""
         for parsed in certificates:
-            try:
-                parsed.extensions.get_extension_for_class(x509.CRLDistributionPoints)
-            except x509.ExtensionNotFound:
+            if not _names_revocation_source(parsed):
                 continue
-            current = any(crl.issuer == parsed.issuer and _current_at(crl, at) for crl in self.parsed_crls)
-            if not current:
+            if not any(crl.issuer == parsed.issuer and _current_at(crl, at) for crl in self.parsed_crls):
                 return parsed.subject.rfc4514_string()
         return None
 
@@ -147,6 +171,9 @@ class TrustContext:
         reason, revoked_at = self.revoked.get(cert.pk, (None, None))
         if reason is not None and revoked_at <= at:
             return f"revoked by our CA ({reason})", []
+        answer = self.ocsp.get(cert.pk)
+        if answer is not None and answer.status == "revoked" and answer.revoked_at <= at:
+            return f"revoked on {answer.revoked_at:%Y-%m-%d} (OCSP)", []
         parsed = x509_of(cert)
         for crl in self.parsed_crls:
             if crl.issuer == parsed.issuer:

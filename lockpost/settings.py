@@ -265,8 +265,11 @@ LOCKPOST_TWILIO_API_ROOT = os.environ.get("LOCKPOST_TWILIO_API_ROOT", "")
 LOCKPOST_PIPELINE = [
     "gateway.handlers.classify.classify_recipients",
     "gateway.handlers.resolve_settings.resolve_settings",
+    "gateway.handlers.smime_incoming.smime_incoming",
+    "gateway.handlers.smime_decide.decide_smime",
     "gateway.handlers.pdf_decide.decide_pdf",
     "gateway.handlers.group.group_recipients",
+    "gateway.handlers.smime_outgoing.smime_outgoing",
     "gateway.handlers.pdf_encrypt.encrypt_pdf_groups",
     "gateway.handlers.trace_header.add_trace_header",
 ]
@@ -274,6 +277,21 @@ if os.environ.get("LOCKPOST_PIPELINE", "").strip():
     # A JSON list or a comma list of dotted paths; tests insert probes this way.
     _pipeline = os.environ["LOCKPOST_PIPELINE"].strip()
     LOCKPOST_PIPELINE = json.loads(_pipeline) if _pipeline.startswith("[") else env_list("LOCKPOST_PIPELINE")
+
+# Listener profiles: more LMTP listeners whose mail runs a pipeline of its own
+# (the scanner flows: "decrypt-only" decrypts, and does nothing else, so a
+# virus scanner behind it can read the mail). "name=host:port,...".
+LOCKPOST_LMTP_PROFILES = dict(item.split("=", 1) for item in env_list("LOCKPOST_LMTP_PROFILES") if "=" in item)
+LOCKPOST_PROFILE_PIPELINES = {
+    "decrypt-only": [
+        "gateway.handlers.classify.classify_recipients",
+        "gateway.handlers.resolve_settings.resolve_settings",
+        "gateway.handlers.smime_incoming.smime_incoming",
+        "gateway.handlers.group.group_recipients",
+        "gateway.handlers.smime_outgoing.smime_outgoing",
+        "gateway.handlers.trace_header.add_trace_header",
+    ],
+}
 
 # Processing: a worker holds a lease on a message while it works on it and
 # renews it as it goes; a lease left by a dead worker expires and the sweeper
@@ -312,6 +330,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
     "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": LOCKPOST_SWEEP_INTERVAL},
     "refresh-crls": {"task": "ca.tasks.refresh_crls", "schedule": LOCKPOST_CRL_REFRESH_HOURS * 3600.0},
+    "refresh-ocsp": {"task": "ca.tasks.refresh_ocsp", "schedule": 3600.0},
 }
 
 LOGGING = {

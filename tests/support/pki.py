@@ -67,6 +67,7 @@ def make(
     key_usage=None,
     eku=(ExtendedKeyUsageOID.EMAIL_PROTECTION,),
     crl_url=None,
+    ocsp_url=None,
 ):
     """A certificate named `name`, signed by `issuer` (an Issued) or self-signed."""
     key = key_for(key_type, slot)
@@ -94,6 +95,11 @@ def make(
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
     if eku and not ca:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    if ocsp_url:
+        access = x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     if crl_url:
         point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
         builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
