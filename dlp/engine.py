@@ -38,6 +38,8 @@ class _Compiled:
     exceptions: frozenset = frozenset()
     exception_patterns: tuple = ()
     normalise_value: object = None
+    hotword_screen: bytes = b""
+    most: int = EVIDENCE_MAX  # distinct values the rule can find (keywords: their number)
 
 
 def _keyword_locator(rule):
@@ -97,9 +99,12 @@ def _compile(rule):
         screen, locate = _detector_locator(rule)
         safe, normalise_value = True, DETECTORS[rule.detector].compact
     compiled = _Compiled(rule, folded=rule.kind == "keywords", locate=locate, normalise_value=normalise_value)
+    if rule.kind == "keywords":
+        compiled.most = len({fold(k) for k in rule.keywords if k.strip()})
     if rule.hotwords:
         words = patterns.folded_words(rule.name, rule.hotwords, "hotwords")
         compiled.hotwords = patterns.hotword_regex(words, case_insensitive=not compiled.folded)
+        compiled.hotword_screen, _ = patterns.keyword_regex(words)
     compiled.exceptions = frozenset(normalise_value(v) for v in rule.exceptions if v.strip())
     compiled.exception_patterns = tuple(
         patterns.compile_user_regex(rule.name, p) for p in rule.exception_patterns if p.strip()
@@ -121,16 +126,27 @@ class CompiledRules:
             screen, safe, compiled = _compile(rule)
             self._compiled.append(compiled)
             (folded_entries if compiled.folded else nfkc_entries).append((index, screen, safe))
+            if compiled.hotword_screen:
+                # Key ~index: "a hotword of rule `index` occurs" (folded text).
+                folded_entries.append((~index, compiled.hotword_screen, True))
         self._folded_screen = Screen(folded_entries, use_hyperscan) if folded_entries else None
         self._nfkc_screen = Screen(nfkc_entries, use_hyperscan) if nfkc_entries else None
 
     def candidates(self, nfkc, folded):
+        """Indices of the rules that may match; a rule needing hotwords only
+        when one occurs (checked exactly later for non-ASCII text, where
+        the folded screen and the case-insensitive check could differ)."""
         found = set()
         if self._folded_screen is not None:
             found |= self._folded_screen.match(folded)
         if self._nfkc_screen is not None:
             found |= self._nfkc_screen.match(nfkc)
-        return sorted(found)
+        ascii_text = nfkc.isascii()
+        return [
+            index
+            for index in sorted(k for k in found if k >= 0)
+            if not (ascii_text and self._compiled[index].hotword_screen and ~index not in found)
+        ]
 
     def scan(self, units, unscannable=(), unscannable_action="quarantine"):
         """Scan TextUnits; return the Verdict."""
@@ -139,9 +155,18 @@ class CompiledRules:
             if not unit.text:
                 continue
             nfkc, folded = normalise(unit.text)
+            ascii_text = unit.text.isascii()
             for index in self.candidates(nfkc, folded):
-                if not state[index].done:
-                    _locate(self._compiled[index], state[index], unit.location, nfkc, folded)
+                compiled = self._compiled[index]
+                if state[index].done:
+                    continue
+                # A rule that needs hotwords cannot match in a unit without
+                # any (the screen told for ASCII text; one search here else):
+                # this spares validating every candidate number.
+                text = folded if compiled.folded else nfkc
+                if compiled.hotwords is not None and not ascii_text and compiled.hotwords.search(text) is None:
+                    continue
+                _locate(compiled, state[index], unit.location, nfkc, folded)
         hits = []
         for compiled, st in zip(self._compiled, state, strict=True):
             if len(st.values) >= compiled.rule.threshold:
@@ -175,7 +200,7 @@ def _locate(compiled, state, location, nfkc, folded):
         state.values.add(key)
         if len(state.evidence) < EVIDENCE_MAX:
             state.evidence.append(Evidence(masked, location))
-        if len(state.values) >= max(rule.threshold, EVIDENCE_MAX):
+        if len(state.values) >= max(rule.threshold, min(EVIDENCE_MAX, compiled.most)):
             state.done = True
             return
 

@@ -70,11 +70,24 @@ def folded_words(rule_name, words, what):
     return words
 
 
+def _ascii_word_char(char):
+    return char.isascii() and is_word_char(char)
+
+
+def _screen_word(word):
+    # RE2 (on bytes) and Hyperscan share an ASCII-only \b. Where the keyword
+    # edge is an ASCII word character, any whole-word match also has an
+    # ASCII \b there, so the screen stays a superset of what is located.
+    lead = rb"\b" if _ascii_word_char(word[0]) else b""
+    tail = rb"\b" if _ascii_word_char(word[-1]) else b""
+    return lead + phrase(word) + tail
+
+
 def keyword_regex(words):
     """(screen, locate) expressions for folded keywords. The locate
     expression has group 1 for keywords starting with a word character
     (whole-word boundary consumed before it) and group 2 for the others."""
-    screen = b"|".join(phrase(w) for w in words)
+    screen = b"|".join(_screen_word(w) for w in words)
     lead = [phrase(w) for w in words if is_word_char(w[0])]
     plain = [phrase(w) for w in words if not is_word_char(w[0])]
     parts = []

@@ -113,3 +113,16 @@ def test_national_ids(detector, valid, invalid):
 def test_masks_never_show_the_full_value():
     masked = found("nl_bsn", "BSN 111222333") + found("us_ssn", "536-90-4399") + found("uk_nino", "AB123456C")
     assert masked == ["******333", "*****4399", "AB ** ** ** C"]
+
+
+def test_inlined_bsn_check_agrees_with_python_stdnum():
+    import random
+
+    from stdnum.nl import bsn
+
+    from dlp.detectors import bsn_valid
+
+    rng = random.Random(5)
+    numbers = [f"{rng.randrange(10**9):09d}" for _ in range(20000)] + ["111222333", "123456782", "000000000"]
+    assert [bsn_valid(n) for n in numbers] == [bsn.is_valid(n) for n in numbers]
+    assert sum(bsn_valid(n) for n in numbers) > 1000

@@ -182,3 +182,12 @@ def test_verdict_as_dict_is_plain_and_masked():
         "unscannable": [],
     }
     assert "4111111111111111" not in str(verdict.as_dict())
+
+
+def test_hotwords_in_non_ascii_text():
+    rule = Rule("bsn", "detector", detector="nl_bsn", hotwords=("BSN",), hotword_distance=30)
+    assert hits([rule], "Één persoon, BSN: 111222333") == {"bsn": ["******333"]}
+    assert hits([rule], "Één factuur 111222333") == {}
+    words = Rule("w", "keywords", keywords=("geheim",), hotwords=("Straße",))
+    assert hits([words], "STRASSE: geheim") == {"w": ["geheim"]}
+    assert hits([words], "Weg: geheim") == {}
