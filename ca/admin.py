@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import authority, formats, store, trust
-from .models import Certificate, CertificateAuthority, Revocation, RevocationList, TrustListEntry
+from .models import Certificate, CertificateAuthority, OcspResponse, Revocation, RevocationList, TrustListEntry
 from .validation import Usage
 
 
@@ -226,3 +226,11 @@ class TrustListEntryAdmin(admin.ModelAdmin):
     list_display = ["sha256", "action", "reason", "created_at"]
     list_filter = ["action"]
     search_fields = ["sha256", "reason"]
+
+
+@admin.register(OcspResponse)
+class OcspResponseAdmin(admin.ModelAdmin):
+    list_display = ["certificate", "status", "this_update", "next_update", "fetched_at"]
+    list_filter = ["status"]
+    readonly_fields = ["certificate", "status", "revoked_at", "this_update", "next_update", "fetched_at"]
+    exclude = ["der"]
