@@ -198,8 +198,9 @@ def test_sms_refused_by_twilio_holds_the_message_and_tells_the_sender(twilio):
     assert BOB.encode() in notice
 
 
-def test_password_through_twilio(twilio, tmp_path):
+def test_password_through_twilio(twilio, tmp_path, caplog):
     set_for(BOB, "phone_number", BOB_PHONE)
+    caplog.set_level(logging.DEBUG)
 
     state, message = send()
 
@@ -207,6 +208,8 @@ def test_password_through_twilio(twilio, tmp_path):
     [sent] = twilio.messages
     assert sent["to"] == BOB_PHONE
     password = password_in(sent)
+    assert "twilio.http_client" in {r.name for r in caplog.records}
+    assert password not in "\n".join(r.getMessage() for r in caplog.records)
     _, pdf = pdf_of(bytes(message.deliveries.get().content))
     assert qpdf_check(save(tmp_path, pdf), password).returncode == 0
 
