@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/ca/", include("ca.api.urls")),
     path("api/", include("gateway.api.urls")),
     path("ca/", include("ca.urls")),
+    path("portal/", include("portal.urls")),
 ]
