@@ -107,9 +107,10 @@ def quiet_aiosmtpd():
 class SpoolHandler:
     """aiosmtpd hooks: checks the envelope, stores the message, words the replies."""
 
-    def __init__(self, executor, max_size):
+    def __init__(self, executor, max_size, profile=""):
         self.executor = executor
         self.max_size = max_size
+        self.profile = profile  # the listener profile stored with each message
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -154,7 +155,9 @@ class SpoolHandler:
         started = time.monotonic()
         try:
             message = await asyncio.get_running_loop().run_in_executor(
-                self.executor, store_in_thread, envelope_for_spool(session, envelope)
+                self.executor,
+                store_in_thread,
+                {**envelope_for_spool(session, envelope), "listener_profile": self.profile},
             )
         except Exception:
             log.exception("could not spool a message from %s; answered 451", client_of(session, envelope))
@@ -315,12 +318,13 @@ class SMTPServer(SpoolingServer, SMTP):
 class Listener:
     """Runs the LMTP (and optional SMTP) server in a thread of its own."""
 
-    def __init__(self, lmtp=None, smtp=None, *, max_size=None, hostname=None):
+    def __init__(self, lmtp=None, smtp=None, *, max_size=None, hostname=None, profile=""):
         self.lmtp_spec = parse_hostport(settings.LOCKPOST_LMTP if lmtp is None else lmtp, "LMTP address")
         smtp = settings.LOCKPOST_SMTP_LISTEN if smtp is None else smtp
         self.smtp_spec = parse_hostport(smtp, "SMTP address") if smtp else None
         self.max_size = max_size or settings.LOCKPOST_MAX_MESSAGE_SIZE
         self.hostname = hostname or settings.LOCKPOST_HOSTNAME
+        self.profile = profile
         self.lmtp_address = None
         self.smtp_address = None
         self._loop = None
@@ -387,7 +391,7 @@ class Listener:
             self._loop.close()
 
     async def _bind(self):
-        handler = SpoolHandler(self._executor, self.max_size)
+        handler = SpoolHandler(self._executor, self.max_size, self.profile)
         options = {
             "connections": self._connections,
             "max_size": self.max_size,

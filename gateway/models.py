@@ -141,6 +141,9 @@ class Message(models.Model):
     client_address = models.CharField(max_length=64, blank=True)
     client_helo = models.CharField(max_length=255, blank=True)
     mta_queue_id = models.CharField(max_length=64, blank=True, help_text="The MTA's own queue id, when it sent one.")
+    listener_profile = models.CharField(
+        max_length=32, blank=True, help_text="The listener profile it came in by (chooses the pipeline); empty: main."
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)

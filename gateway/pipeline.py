@@ -34,6 +34,10 @@ class RecipientInfo:
     # Set by a deciding handler when this recipient's copy is made for them
     # alone (a personal password, a reply link naming them): an output of its own.
     alone: bool = False
+    # Set by a deciding handler that refuses this recipient (e.g. encryption
+    # mandatory and no way to encrypt): the reply recorded for them, such as
+    # "550 5.7.1 ...". Nothing is sent to them; the sender gets a DSN.
+    refusal: str = ""
 
     @property
     def domain(self):
@@ -70,6 +74,12 @@ class Context:
     received_at: object = None
     groups: list = field(default_factory=list)
     trail: list = field(default_factory=list)
+    # The listener profile the message came in by ("" for the main one): it
+    # chooses the pipeline (settings.LOCKPOST_PROFILE_PIPELINES).
+    profile: str = ""
+    # What a deciding handler leaves for the handler that carries it out
+    # (certificates, identities), keyed as the two agree (e.g. by treatment).
+    decided: dict = field(default_factory=dict)
     _headers: object = None
 
     @property
@@ -98,8 +108,10 @@ def group_key(treatment, positions):
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def handlers():
-    return [import_string(path) for path in settings.LOCKPOST_PIPELINE]
+def handlers(profile=""):
+    """The handlers of the pipeline for a listener profile ("" or unknown: the main one)."""
+    paths = getattr(settings, "LOCKPOST_PROFILE_PIPELINES", {}).get(profile) if profile else None
+    return [import_string(path) for path in paths or settings.LOCKPOST_PIPELINE]
 
 
 class HandlerError(Exception):
@@ -119,7 +131,7 @@ def handler_name(handler):
 def run(context, steps=None):
     """Run every handler over the context, in order. Returns the context.
     HoldMessage passes through; any other exception becomes a HandlerError."""
-    for handler in steps if steps is not None else handlers():
+    for handler in steps if steps is not None else handlers(context.profile):
         try:
             handler(context)
         except HoldMessage:

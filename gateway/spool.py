@@ -2,7 +2,7 @@
 recipients) in one transaction. Nothing is acknowledged before `store` returns.
 
 store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
-      mta_queue_id="", received_at=None) -> Message
+      mta_queue_id="", received_at=None, listener_profile="") -> Message
     One transaction writes the Message (state received, size, sha256, the
     decoded Subject), its RawMessage (the exact bytes, never rewritten; written
     in slices by gateway.spool_raw, which also reads them back) and one
@@ -33,7 +33,17 @@ SUBJECT_MAX = Message._meta.get_field("subject").max_length
 ADDRESS_MAX = Message._meta.get_field("mail_from").max_length
 
 
-def store(mail_from, rcpt_tos, data, *, client_address="", client_helo="", mta_queue_id="", received_at=None):
+def store(
+    mail_from,
+    rcpt_tos,
+    data,
+    *,
+    client_address="",
+    client_helo="",
+    mta_queue_id="",
+    received_at=None,
+    listener_profile="",
+):
     mail_from = normalise_sender(mail_from)
     rcpt_tos = [check_address(address, "recipient") for address in rcpt_tos]
     if not rcpt_tos:
@@ -47,6 +57,7 @@ def store(mail_from, rcpt_tos, data, *, client_address="", client_helo="", mta_q
             client_address=client_address[:64],
             client_helo=client_helo[:255],
             mta_queue_id=mta_queue_id[:64],
+            listener_profile=listener_profile,
             received_at=received_at or timezone.now(),
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),

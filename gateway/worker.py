@@ -106,6 +106,7 @@ def load_context(message):
         client_address=message.client_address,
         client_helo=message.client_helo,
         received_at=message.received_at,
+        profile=message.listener_profile,
     )
 
 
@@ -171,12 +172,27 @@ def _finish(message_id, lease, context):
         context.note("worker", f"pipeline done: {made} new output(s)")
         _write_trail(message, context.trail)
         outstanding = message.deliveries.filter(state__in=OUTSTANDING)
-        message.state = State.DELIVERING if outstanding.exists() else State.DELIVERED
+        if outstanding.exists():
+            message.state = State.DELIVERING
+        else:
+            from gateway.delivery import message_state
+
+            message.state = message_state(message.recipients.values_list("state", flat=True)) or State.DELIVERED
         message.lease_until = None
         message.save(update_fields=["state", "lease_until", "updated_at"])
         pending = list(outstanding.filter(state=Delivery.State.PENDING).values_list("pk", flat=True))
+        refused = list(message.deliveries.filter(state=Delivery.State.BOUNCED, attempts=0).values_list("pk", flat=True))
     for delivery_id in pending:
         doorbell.ring_delivery(delivery_id)
+    if refused:
+        from gateway.delivery import send_owed_dsns
+
+        for delivery_id in refused:
+            # Not queued now (spool failing): still owed, delivery.deliveries_owing_dsns lists it.
+            try:
+                send_owed_dsns(delivery_id)
+            except Exception:
+                log.exception("message %s: the bounce for refused recipients is not queued yet", message_id)
     return message.state
 
 
@@ -200,9 +216,23 @@ def _write_deliveries(message, context):
             },
         )
         made += created
+        refused = {p: context.recipient(p).refusal for p in positions if context.recipient(p).refusal}
+        for position, reply in refused.items():
+            # Refused by a handler: recorded bounced with its reply, so
+            # delivery's DSN path (send_owed_dsns) tells the sender.
+            message.recipients.filter(position=position, delivery__isnull=True).update(
+                delivery=delivery, state=Recipient.State.BOUNCED, reply=reply
+            )
         message.recipients.filter(position__in=positions, delivery__isnull=True).update(
             delivery=delivery, state=Recipient.State.PENDING
         )
+        if refused and created and len(refused) == len(positions):
+            delivery.state, delivery.finished_at, delivery.last_reply = (
+                Delivery.State.BOUNCED,
+                timezone.now(),
+                "; ".join(f"{context.recipient(p).address}: {r}" for p, r in refused.items()),
+            )
+            delivery.save(update_fields=["state", "finished_at", "last_reply"])
         taken.update(positions)
     return made
 

@@ -58,18 +58,22 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
 
         worker = listener = None
+        profiled = []
         try:
             if want_worker:
                 self.check_pipeline()
                 worker = EmbeddedWorker(threads=options["threads"]).start()
             if not options["worker_only"]:
                 listener = self.start_listener(options["lmtp"])
-            self.stdout.write(self.ready_line(listener, worker), ending="\n")
+                profiled = self.start_profile_listeners()
+            self.stdout.write(self.ready_line(listener, worker, profiled), ending="\n")
             self.stdout.flush()
             stop.wait()
             log.info("shutting down")
         finally:
             # Listener first: no new mail while the worker winds down.
+            for extra in profiled:
+                extra.stop(grace=options["grace"])
             if listener is not None:
                 listener.stop(grace=options["grace"])
             if worker is not None:
@@ -95,7 +99,23 @@ class Command(BaseCommand):
             raise CommandError(f"cannot listen for LMTP: {error}") from error
 
     @staticmethod
-    def ready_line(listener, worker):
+    def start_profile_listeners():
+        """One more LMTP listener per profile (LOCKPOST_LMTP_PROFILES): what
+        comes in there runs that profile's pipeline (e.g. decrypt-only)."""
+        from gateway.lmtp import Listener
+
+        started = []
+        for name, address in settings.LOCKPOST_LMTP_PROFILES.items():
+            try:
+                started.append(Listener(lmtp=address, smtp="", profile=name).start())
+            except (OSError, ValueError) as error:
+                for listener in started:
+                    listener.stop(grace=0)
+                raise CommandError(f"cannot listen for LMTP profile {name!r}: {error}") from error
+        return started
+
+    @staticmethod
+    def ready_line(listener, worker, profiled=()):
         """One line that says the gateway is up; tests and scripts wait for it."""
         parts = []
         if listener is not None:
@@ -103,6 +123,8 @@ class Command(BaseCommand):
             parts.append(f"LMTP on {host}:{port}")
             if listener.smtp_address:
                 parts.append("SMTP on {}:{}".format(*listener.smtp_address[:2]))
+        for extra in profiled:
+            parts.append("LMTP ({}) on {}:{}".format(extra.profile, *extra.lmtp_address[:2]))
         if worker is not None:
             parts.append(f"embedded worker with {worker.threads} thread(s)")
         hop = settings.LOCKPOST_NEXT_HOP or f"outbox {settings.LOCKPOST_OUTBOX_DIR}"
