@@ -5,6 +5,7 @@ trace header."""
 import pytest
 
 from gateway import pipeline
+from gateway.handlers import classify, group, resolve_settings, trace_header
 from gateway.models import Domain, MailUser, Setting
 from tests.support.spooled import mail_bytes
 
@@ -12,6 +13,15 @@ from tests.support.spooled import mail_bytes
 @pytest.fixture
 def corp(db):
     return Domain.objects.create(name="corp.test", internal=True)
+
+
+# The first handlers, on their own: later issues add handlers around them.
+FIRST_HANDLERS = [
+    classify.classify_recipients,
+    resolve_settings.resolve_settings,
+    group.group_recipients,
+    trace_header.add_trace_header,
+]
 
 
 def run(mail_from, rcpt_tos, data=None, **header_fields):
@@ -24,7 +34,7 @@ def run(mail_from, rcpt_tos, data=None, **header_fields):
         client_address="127.0.0.1",
         client_helo="mta.corp.test",
     )
-    return pipeline.run(context)
+    return pipeline.run(context, FIRST_HANDLERS)
 
 
 def directions(context):

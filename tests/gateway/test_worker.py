@@ -79,7 +79,9 @@ def test_process_writes_deliveries_recipients_trail_and_rings_delivery(corp, rin
     assert all(bytes(d.content).startswith(b"Received: ") for d in deliveries)
     assert all(d.mail_from == "alice@corp.test" for d in deliveries)
     stages = list(message.trail.values_list("stage", flat=True))
-    assert stages == ["classify", "settings", "group", "trace", "worker"]
+    first = [s for s in stages if s in {"classify", "settings", "group", "trace"}]
+    assert first == ["classify", "settings", "group", "trace"]  # in order, whatever else runs
+    assert stages[-1] == "worker"
 
 
 def test_processing_twice_makes_one_delivery_per_group(corp, rings):
