@@ -17,7 +17,7 @@ from django.utils import timezone
 from gateway.models import MailUser
 
 from . import hsm
-from .keys import decrypt_private_key
+from .keys import private_key_for
 from .models import Certificate, CertificateAuthority, PrivateKey, Revocation
 from .store import add_certificate, add_private_key
 
@@ -60,9 +60,10 @@ def _ca_extensions(builder, key, issuer_key, path_length):
 
 
 @transaction.atomic
-def create_root(name, key_type="rsa3072", years=10):
-    """A self-signed root, trusted as an anchor from the start."""
-    key = generate_key(key_type)
+def create_root(name, key_type="rsa3072", years=10, in_token=False):
+    """A self-signed root, trusted as an anchor from the start; its key made
+    here or inside the PKCS#11 token."""
+    key, key_id = _new_key(key_type, in_token, name)
     subject = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost")]
     )
@@ -76,13 +77,13 @@ def create_root(name, key_type="rsa3072", years=10):
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=365 * years))
     )
-    cert = _ca_extensions(builder, key, key, None).sign(key, hashes.SHA256())
-    return _save_authority(name, cert, key, parent=None, trust_anchor=True)
+    cert = _sign(_ca_extensions(builder, key, key, None), key)
+    return _save_authority(name, cert, key, key_id, parent=None, trust_anchor=True)
 
 
 @transaction.atomic
-def create_intermediate(parent, name, key_type="rsa3072", years=5):
-    key = generate_key(key_type)
+def create_intermediate(parent, name, key_type="rsa3072", years=5, in_token=False):
+    key, key_id = _new_key(key_type, in_token, name)
     parent_key = authority_key(parent)
     parent_cert = x509.load_der_x509_certificate(bytes(parent.certificate.der))
     subject = x509.Name(
@@ -100,20 +101,42 @@ def create_intermediate(parent, name, key_type="rsa3072", years=5):
     )
     builder = _ca_extensions(builder, key, parent_key, 0)
     builder = _publication_extensions(builder, parent)
-    cert = builder.sign(parent_key, hashes.SHA256())
+    cert = _sign(builder, parent_key)
     parent.issues_users = False
     parent.save(update_fields=["issues_users"])
-    return _save_authority(name, cert, key, parent=parent, trust_anchor=False)
+    return _save_authority(name, cert, key, key_id, parent=parent, trust_anchor=False)
 
 
-def _save_authority(name, cert, key, parent, trust_anchor):
+def _new_key(key_type, in_token, label):
+    """A new key pair, here or inside the token. Returns (key, token key id or None)."""
+    if not in_token:
+        return generate_key(key_type), None
+    key_id = secrets.token_bytes(16)
+    hsm.token().generate(key_type, key_id, label=label)
+    return hsm.token().key(key_id), key_id
+
+
+def _keep_key(row, key, key_id):
+    if key_id is None:
+        add_private_key(row, key)
+    else:
+        PrivateKey.objects.create(certificate=row, token_label=hsm.token().label, token_key_id=key_id.hex())
+
+
+def _sign(builder, key):
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hashes.SHA256())
+    return hsm.sign_certificate(builder, key)
+
+
+def _save_authority(name, cert, key, key_id, parent, trust_anchor):
     row, _ = add_certificate(cert.public_bytes(serialization.Encoding.DER), Certificate.Source.ISSUED, trust_anchor)
-    add_private_key(row, key)
+    _keep_key(row, key, key_id)
     return CertificateAuthority.objects.create(name=name, certificate=row, parent=parent)
 
 
 def authority_key(authority):
-    return decrypt_private_key(authority.certificate.private_key.encrypted_pkcs8)
+    return private_key_for(authority.certificate)
 
 
 def default_authority():
@@ -169,12 +192,8 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, 
     if authority is None:
         raise ValueError("there is no certificate authority yet: create one first")
     email = email.strip().lower()
-    if in_token:
-        key_id = secrets.token_bytes(16)
-        public_key = hsm.token().generate(key_type, key_id, label=email)
-    else:
-        key = generate_key(key_type)
-        public_key = key.public_key()
+    key, key_id = _new_key(key_type, in_token, email)
+    public_key = key.public_key()
     ca_key = authority_key(authority)
     ca_cert = x509.load_der_x509_certificate(bytes(authority.certificate.der))
     now = timezone.now()
@@ -201,12 +220,9 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, 
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     builder = _publication_extensions(builder, authority)
-    cert = builder.sign(ca_key, hashes.SHA256())
+    cert = _sign(builder, ca_key)
     row, _ = add_certificate(cert.public_bytes(serialization.Encoding.DER), Certificate.Source.ISSUED)
-    if in_token:
-        PrivateKey.objects.create(certificate=row, token_label=hsm.token().label, token_key_id=key_id.hex())
-    else:
-        add_private_key(row, key)
+    _keep_key(row, key, key_id)
     user, _ = MailUser.objects.get_or_create(email=email)
     row.users.add(user)
     return row
@@ -280,4 +296,8 @@ def crl(authority, hours_valid=48):
         if revocation.reason != "unspecified":
             entry = entry.add_extension(x509.CRLReason(REASONS[revocation.reason]), critical=False)
         builder = builder.add_revoked_certificate(entry.build())
-    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    if isinstance(ca_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        signed = builder.sign(ca_key, hashes.SHA256())
+    else:
+        signed = hsm.sign_crl(builder, ca_key)
+    return signed.public_bytes(serialization.Encoding.DER)

@@ -7,8 +7,11 @@ S/MIME codec uses them without knowing where the key lives."""
 import threading
 
 import pkcs11
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.conf import settings
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
@@ -23,7 +26,6 @@ _HASHED_PSS = {
     "sha384": (Mechanism.SHA384_RSA_PKCS_PSS, Mechanism.SHA384, pkcs11.MGF.SHA384, 48),
     "sha512": (Mechanism.SHA512_RSA_PKCS_PSS, Mechanism.SHA512, pkcs11.MGF.SHA512, 64),
 }
-_HASHED_ECDSA = {"sha256": Mechanism.ECDSA_SHA256, "sha384": Mechanism.ECDSA_SHA384, "sha512": Mechanism.ECDSA_SHA512}
 
 PRIVATE_TEMPLATE = {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.TOKEN: True}
 
@@ -142,8 +144,12 @@ class HsmRsaKey(_HsmKey):
 
 class HsmEcKey(_HsmKey):
     def sign(self, data, signature_algorithm):
+        # Hash here, sign the digest in the token: SoftHSM (and many HSMs) do
+        # plain CKM_ECDSA only, not the combined hash-and-sign mechanisms.
+        digest = hashes.Hash(signature_algorithm.algorithm)
+        digest.update(data)
         with self._token.lock:
-            raw = self._private.sign(data, mechanism=_HASHED_ECDSA[signature_algorithm.algorithm.name])
+            raw = self._private.sign(digest.finalize(), mechanism=Mechanism.ECDSA)
         half = len(raw) // 2
         return utils.encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
 
@@ -158,3 +164,44 @@ class HsmEcKey(_HsmKey):
                 template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, Attribute.TOKEN: False},
             )
             return secret[Attribute.VALUE]
+
+
+# --- signing certificates and CRLs with a token key ------------------------
+# cryptography's builders sign only with its own key objects. So the builder
+# signs with a stand-in key of the same kind (giving the same signature
+# algorithm fields), and the token then signs the to-be-signed bytes; its
+# signature replaces the stand-in's. No good library does this for us.
+
+_stand_ins = {}
+
+
+def _stand_in(public_key):
+    kind = ("rsa", public_key.key_size) if isinstance(public_key, rsa.RSAPublicKey) else ("ec", public_key.curve.name)
+    if kind not in _stand_ins:
+        if kind[0] == "rsa":
+            _stand_ins[kind] = rsa.generate_private_key(public_exponent=65537, key_size=kind[1])
+        else:
+            _stand_ins[kind] = ec.generate_private_key(public_key.curve)
+    return _stand_ins[kind]
+
+
+def _token_signature(key, data):
+    if isinstance(key.public_key(), rsa.RSAPublicKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def sign_certificate(builder, key):
+    """A certificate from `builder`, signed (SHA-256) by a key in the token."""
+    draft = builder.sign(_stand_in(key.public_key()), hashes.SHA256())
+    parsed = asn1_x509.Certificate.load(draft.public_bytes(serialization.Encoding.DER))
+    parsed["signature_value"] = _token_signature(key, draft.tbs_certificate_bytes)
+    return x509.load_der_x509_certificate(parsed.dump(force=True))
+
+
+def sign_crl(builder, key):
+    """A CRL from `builder`, signed (SHA-256) by a key in the token."""
+    draft = builder.sign(_stand_in(key.public_key()), hashes.SHA256())
+    parsed = asn1_crl.CertificateList.load(draft.public_bytes(serialization.Encoding.DER))
+    parsed["signature"] = _token_signature(key, draft.tbs_certlist_bytes)
+    return x509.load_der_x509_crl(parsed.dump(force=True))

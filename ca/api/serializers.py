@@ -67,10 +67,21 @@ class RevokeSerializer(serializers.Serializer):
 class AuthoritySerializer(serializers.ModelSerializer):
     certificate = serializers.CharField(source="certificate.sha256", read_only=True)
     key_type = serializers.ChoiceField(choices=authority.KEY_TYPES, write_only=True, default="rsa3072")
+    in_token = serializers.BooleanField(write_only=True, default=False, help_text="Make the key in the PKCS#11 token.")
 
     class Meta:
         model = CertificateAuthority
-        fields = ["id", "name", "certificate", "parent", "issues_users", "validity_days", "key_type", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "certificate",
+            "parent",
+            "issues_users",
+            "validity_days",
+            "key_type",
+            "in_token",
+            "created_at",
+        ]
         read_only_fields = ["id", "certificate", "parent", "issues_users", "created_at"]
 
 

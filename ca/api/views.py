@@ -158,9 +158,8 @@ class AuthorityViewSet(
     serializer_class = s.AuthoritySerializer
 
     def perform_create(self, serializer):
-        serializer.instance = authority.create_root(
-            serializer.validated_data["name"], serializer.validated_data["key_type"]
-        )
+        data = serializer.validated_data
+        serializer.instance = authority.create_root(data["name"], data["key_type"], in_token=data["in_token"])
 
     @extend_schema(request=s.IssueSerializer, responses=s.CertificateSerializer)
     @action(detail=True, methods=["post"])

@@ -80,3 +80,42 @@ def test_the_private_key_cannot_be_exported(hsm_identity):
     assert private[pkcs11.Attribute.SENSITIVE] is True
     with pytest.raises(pkcs11.exceptions.AttributeSensitive):
         private[pkcs11.Attribute.PRIVATE_EXPONENT]
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "p256"])
+def test_a_ca_in_the_token_issues_and_publishes_a_crl_openssl_accepts(hsm_settings, tmp_path, key_type):  # noqa: F811
+    root = authority.create_root("Token Root", key_type=key_type, in_token=True)
+    assert root.certificate.private_key.token_label
+    user = authority.issue("tess@example.com", key_type="p256")
+    authority.revoke(user, "key_compromise")
+    (tmp_path / "root.pem").write_bytes(_x509(root.certificate).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "user.pem").write_bytes(_x509(user).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "crl.der").write_bytes(authority.current_crl(root))
+    self_signed = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "root.pem")], capture_output=True
+    )
+    assert self_signed.returncode == 0, self_signed.stderr
+    plain = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "user.pem")], capture_output=True
+    )
+    assert plain.returncode == 0, plain.stderr
+    subprocess.run(
+        ["openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-out", str(tmp_path / "crl.pem")],
+        check=True,
+    )
+    with_crl = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-CRLfile",
+            str(tmp_path / "crl.pem"),
+            str(tmp_path / "user.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert with_crl.returncode != 0
+    assert "certificate revoked" in with_crl.stdout + with_crl.stderr

@@ -29,10 +29,12 @@ class Command(BaseCommand):
         root.add_argument("name")
         root.add_argument("--key-type", default="rsa3072", choices=authority.KEY_TYPES)
         root.add_argument("--intermediate", metavar="NAME", help="Also create an intermediate that issues users.")
+        root.add_argument("--in-token", action="store_true", help="Make the CA keys inside the PKCS#11 token.")
         issue = actions.add_parser("issue", help="Issue an S/MIME certificate for ADDRESS with our CA.")
         issue.add_argument("address", metavar="ADDRESS")
         issue.add_argument("--name", default="", help="Common name (default: the address).")
         issue.add_argument("--key-type", default="rsa3072", choices=authority.KEY_TYPES)
+        issue.add_argument("--in-token", action="store_true", help="Make the user's key inside the PKCS#11 token.")
         revoke = actions.add_parser("revoke", help="Revoke a certificate our CA issued, by SHA-256 thumbprint.")
         revoke.add_argument("sha256")
         revoke.add_argument("--reason", default="unspecified", choices=sorted(authority.REASONS))
@@ -73,15 +75,15 @@ class Command(BaseCommand):
             for line in result.explain():
                 self.stdout.write(f"  {line}")
 
-    def do_create_ca(self, name, key_type, intermediate, **_):
-        root = authority.create_root(name, key_type)
+    def do_create_ca(self, name, key_type, intermediate, in_token, **_):
+        root = authority.create_root(name, key_type, in_token=in_token)
         self.stdout.write(f"created root CA {root.name} ({root.certificate.sha256})")
         if intermediate:
-            sub = authority.create_intermediate(root, intermediate, key_type)
+            sub = authority.create_intermediate(root, intermediate, key_type, in_token=in_token)
             self.stdout.write(f"created intermediate CA {sub.name} ({sub.certificate.sha256})")
 
-    def do_issue(self, address, name, key_type, **_):
-        cert = authority.issue(address, name, key_type)
+    def do_issue(self, address, name, key_type, in_token, **_):
+        cert = authority.issue(address, name, key_type, in_token=in_token)
         self.stdout.write(f"issued {cert.subject} ({cert.sha256}), valid until {cert.not_after:%Y-%m-%d}")
 
     def do_revoke(self, sha256, reason, **_):
