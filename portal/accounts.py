@@ -15,6 +15,7 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from gateway.models import MailUser
 from gateway.policy.store import effective_settings
@@ -32,7 +33,7 @@ def invite(email, reason=""):
     a fresh activation link (earlier links stop working). An active account
     is returned as it is, with no mail."""
     email = email.strip().lower()
-    mail_user, _ = MailUser.objects.get_or_create(email=email)
+    mail_user, _created = MailUser.objects.get_or_create(email=email)
     account = ExternalAccount.objects.filter(mail_user=mail_user).select_for_update().first()
     if account is None:
         user = get_user_model().objects.create_user(username=email, email=email, is_active=False)
@@ -46,7 +47,10 @@ def invite(email, reason=""):
     link = mail.portal_url(reverse("portal:activate", args=[activation_token(account)]))
     transaction.on_commit(
         lambda: mail.queue(
-            email, _("Your secure Lockpost account"), "portal/mail/activation.txt", {"link": link, "reason": reason}
+            email,
+            gettext_lazy("Your secure Lockpost account"),
+            "portal/mail/activation.txt",
+            {"link": link, "reason": reason},
         )
     )
     log.info("portal account invitation queued for %s (%s)", email, reason or "no reason given")
@@ -75,7 +79,7 @@ def phone_number(email):
 
 
 def sms_device(user):
-    device, _ = SmsDevice.objects.get_or_create(user=user, defaults={"name": "SMS", "confirmed": True})
+    device, _created = SmsDevice.objects.get_or_create(user=user, defaults={"name": "SMS", "confirmed": True})
     return device
 
 
