@@ -308,10 +308,10 @@ def test_reply_token_names_message_sender_recipient_and_expires():
     with pytest.raises(ReplyLinkExpired):
         read_reply_token(token, now=1_000_000 + 86401)
     with pytest.raises(Exception, match="Signature"):
-        read_reply_token(token[:-2] + ("A" if token[-1] != "A" else "B") + token[-1], now=1_000_000)
+        read_reply_token(token[:5] + ("A" if token[5] != "A" else "B") + token[6:], now=1_000_000)
 
 
-def test_fallback_skips_a_recipient_with_a_usable_certificate_and_always_does_not(tmp_path):
+def test_fallback_skips_a_recipient_with_a_usable_certificate_and_always_does_not(settings, tmp_path):
     from ca import store
     from tests.support import pki
 
@@ -319,6 +319,9 @@ def test_fallback_skips_a_recipient_with_a_usable_certificate_and_always_does_no
     store.add_certificate(root.der, trust_anchor=True)
     store.add_certificate(pki.make("Bob", root, email=BOB).der)
     set_for(BOB, "phone_number", BOB_PHONE)
+    # pdf_decide on its own: the S/MIME decider, when in the pipeline, would
+    # claim a recipient with a certificate first.
+    settings.LOCKPOST_PIPELINE = [h for h in settings.LOCKPOST_PIPELINE if ".smime_" not in h]
 
     _, fallback = send()
     set_for(BOB, "pdf_mode", "always")
@@ -340,3 +343,24 @@ def test_a_domain_has_its_own_cover_text(tmp_path):
     assert cover.get_body(("plain",)).get_content().strip() == f"Dear partner, {SENDER} sent message.pdf (sms)."
     # The HTML part was not overridden: the built-in one.
     assert "text message" in cover.get_body(("html",)).get_content()
+
+
+def claim_for_smime(ctx):
+    """Stands in for the S/MIME decider: claims every outgoing recipient."""
+    for rcpt in ctx.recipients:
+        if rcpt.direction == "outgoing":
+            rcpt.treatment = "smime:test"
+
+
+def test_a_recipient_an_earlier_decider_claimed_is_left_alone(settings, tmp_path):
+    set_for(BOB, "phone_number", BOB_PHONE)
+    set_for(BOB, "pdf_mode", "always")
+    steps = [h for h in settings.LOCKPOST_PIPELINE if ".smime_" not in h]
+    steps.insert(steps.index("gateway.handlers.pdf_decide.decide_pdf"), f"{__name__}.claim_for_smime")
+    settings.LOCKPOST_PIPELINE = steps
+
+    state, message = send()
+
+    assert state == State.DELIVERING
+    assert message.deliveries.get().treatment == "smime:test"
+    assert sms_files(tmp_path) == []
