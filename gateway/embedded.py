@@ -9,9 +9,11 @@ when the process stops (or dies) are found again by the next sweep."""
 import logging
 import queue
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class EmbeddedWorker:
         for n in range(self.threads):
             self._spawn(self._work, f"worker-{n}")
         self._spawn(self._sweep_loop, "sweeper")
+        self._spawn(self._periodic_loop, "periodic")
         log.info("embedded worker: %d thread(s), sweep every %gs", self.threads, self.sweep_interval)
         return self
 
@@ -115,6 +118,28 @@ class EmbeddedWorker:
             self._guarded(sweep, grace=0)  # a fresh queue knows of nothing: ring it all
             while not self._stopping.wait(self.sweep_interval):
                 self._guarded(sweep)
+        finally:
+            connection.close()
+
+    def _periodic_loop(self):
+        """The rest of Celery beat's schedule (CRL and OCSP refresh, ...),
+        run here when there is no Celery: each task on its own interval,
+        the first time one interval (at most a minute) after start."""
+        jobs = [
+            (import_string(entry["task"]), float(entry["schedule"]))
+            for entry in settings.CELERY_BEAT_SCHEDULE.values()
+            if entry["task"] != "gateway.tasks.sweep"
+        ]
+        if not jobs:
+            return
+        due = {task: time.monotonic() + min(60, interval) for task, interval in jobs}
+        tick = min(5, *(interval for _, interval in jobs))
+        try:
+            while not self._stopping.wait(tick):
+                for task, interval in jobs:
+                    if time.monotonic() >= due[task]:
+                        due[task] = time.monotonic() + interval
+                        self._guarded(task)
         finally:
             connection.close()
 
