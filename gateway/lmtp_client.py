@@ -163,3 +163,35 @@ def send(host, port, mail_from, rcpt_tos, data, **options):
     mail_options = options.pop("mail_options", ())
     with LMTPClient(host, port, **options) as client:
         return client.sendmail(mail_from, rcpt_tos, data, mail_options)
+
+
+def main(argv=None):
+    """Send one message from standard input: `python -m gateway.lmtp_client
+    --from a@example.org --to b@example.net [--to ...] < message.eml`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        description="Send a message to Lockpost over LMTP and show each recipient's reply."
+    )
+    parser.add_argument("--server", default="127.0.0.1:10024", help="host:port of the LMTP listener")
+    parser.add_argument("--from", dest="mail_from", default="", help="envelope sender (empty for a bounce)")
+    parser.add_argument("--to", dest="rcpt_tos", action="append", required=True, help="envelope recipient, repeatable")
+    parser.add_argument("--smtp", action="store_true", help="speak SMTP instead of LMTP")
+    args = parser.parse_args(argv)
+    host, _, port = args.server.rpartition(":")
+    replies = send(
+        host.strip("[]"),
+        int(port),
+        args.mail_from,
+        args.rcpt_tos,
+        sys.stdin.buffer.read(),
+        protocol="smtp" if args.smtp else "lmtp",
+    )
+    for reply in replies:
+        print(f"{reply.address}: {reply.code} {reply.text}")
+    return 0 if all(200 <= r.code < 300 for r in replies) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
