@@ -67,7 +67,7 @@ def test_both_forms_open_with_the_sms_password(offered, caplog):
         assert bundle.key is not None
         assert ADDRESS in bundle.cert.certificate.subject.rfc4514_string()
         assert len(bundle.additional_certs) == 1  # the root
-        with pytest.raises(ValueError, match="Could not deserialize"):
+        with pytest.raises(ValueError, match="Invalid password"):
             pkcs12.load_pkcs12(answer.content, b"wrong password")
     recorded = list(PickupDownload.objects.order_by("at").values_list("form", "ip_address"))
     assert recorded == [("modern", "127.0.0.1"), ("legacy", "127.0.0.1")]
