@@ -216,6 +216,38 @@ DEFINITIONS = {
             kind=bool,
         ),
         SettingDefinition("dlp_enabled", True, "Scan outgoing mail for data leaks.", kind=bool),
+        # --- data leak prevention (gateway.handlers.dlp_scan / dlp_enforce, dlp.services) ---
+        SettingDefinition(
+            "dlp_managers",
+            "",
+            "DLP managers of the sender's domain: addresses told of every DLP finding, who may view, "
+            "release or delete the domain's quarantined mail. Comma-separated.",
+            pattern=r"[^@\s,]+@[^@\s,]+(\s*,\s*[^@\s,]+@[^@\s,]+)*",
+            pattern_help="email addresses separated by commas",
+        ),
+        SettingDefinition(
+            "dlp_sender_may_release",
+            False,
+            "Senders may view, release and delete their own quarantined messages.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "dlp_unscannable_action",
+            "quarantine",
+            "What happens to mail with a part the DLP scanner cannot read (corrupt, encrypted, over a limit).",
+            choices=("warn", "force_encrypt", "quarantine", "block"),
+        ),
+        SettingDefinition(
+            "dlp_delay_evaluation",
+            False,
+            "Apply the DLP verdict after the encryption decision: recipients whose copy leaves "
+            "encrypted (S/MIME or PDF) only get a warning.",
+            kind=bool,
+        ),
+        SettingDefinition(
+            "dlp_quarantine_days", 30, "Quarantined messages are deleted after this many days.", kind=int
+        ),
+        SettingDefinition("dlp_language", "en", "Language of DLP notifications.", choices=("en", "nl", "de")),
         SettingDefinition(
             "sender_notification", False, "Tell the sender how each recipient's copy was protected.", kind=bool
         ),
