@@ -71,7 +71,8 @@ def _send(delivery, recipients):
     """Returns ({address: Reply}, a description of where it went)."""
     content = _content(delivery)
     addresses = [recipient.address for recipient in recipients]
-    target = settings.LOCKPOST_NEXT_HOP
+    # A listener profile may send its output elsewhere (the scanner flows).
+    target = settings.LOCKPOST_PROFILE_NEXT_HOPS.get(delivery.message.listener_profile) or settings.LOCKPOST_NEXT_HOP
     if not target:
         return _write_outbox(delivery, addresses, content)
     try:

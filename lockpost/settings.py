@@ -291,7 +291,13 @@ LOCKPOST_PROFILE_PIPELINES = {
         "gateway.handlers.smime_outgoing.smime_outgoing",
         "gateway.handlers.trace_header.add_trace_header",
     ],
+    # Behind a scanner that read what decrypt-only opened: the rest of the
+    # main pipeline (incoming S/MIME was opened, forged headers removed).
+    "after-scan": [path for path in LOCKPOST_PIPELINE if not path.endswith(".smime_incoming")],
 }
+# Where a profile's output goes instead of LOCKPOST_NEXT_HOP (e.g. decrypt-only
+# to the scanner's Postfix listener): "name=host:port,...".
+LOCKPOST_PROFILE_NEXT_HOPS = dict(item.split("=", 1) for item in env_list("LOCKPOST_PROFILE_NEXT_HOPS") if "=" in item)
 
 # Processing: a worker holds a lease on a message while it works on it and
 # renews it as it goes; a lease left by a dead worker expires and the sweeper
