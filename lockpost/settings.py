@@ -266,8 +266,11 @@ LOCKPOST_PIPELINE = [
     "gateway.handlers.classify.classify_recipients",
     "gateway.handlers.resolve_settings.resolve_settings",
     "gateway.handlers.smime_incoming.smime_incoming",
+    # After smime_incoming, so outgoing mail it decrypted (decrypt_outgoing) is scanned in clear.
+    "gateway.handlers.dlp_scan.dlp_scan",
     "gateway.handlers.smime_decide.decide_smime",
     "gateway.handlers.pdf_decide.decide_pdf",
+    "gateway.handlers.dlp_enforce.dlp_enforce",
     "gateway.handlers.group.group_recipients",
     "gateway.handlers.smime_outgoing.smime_outgoing",
     "gateway.handlers.pdf_encrypt.encrypt_pdf_groups",
@@ -337,6 +340,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-spool": {"task": "gateway.tasks.sweep", "schedule": LOCKPOST_SWEEP_INTERVAL},
     "refresh-crls": {"task": "ca.tasks.refresh_crls", "schedule": LOCKPOST_CRL_REFRESH_HOURS * 3600.0},
     "refresh-ocsp": {"task": "ca.tasks.refresh_ocsp", "schedule": 3600.0},
+    "expire-quarantine": {"task": "dlp.tasks.expire_quarantine", "schedule": 3600.0},
 }
 
 LOGGING = {
