@@ -1,0 +1,236 @@
+"""S/MIME end to end: LMTP in, through a real `manage.py gateway` process and
+its pipeline, SMTP out to a sink. For 10 KB and 1 MB messages: pass-through,
+sign, encrypt, sign+encrypt (internal sender, outside recipient with a
+certificate) and decrypt+verify (outside sender, inside recipient whose key
+the gateway holds). Prints messages per second, p50/p99 latency (LMTP
+accepted -> arrived at the sink) and each figure's ratio to pass-through
+from the same run.
+
+Uses DATABASE_URL (default: a PostgreSQL database lockpost_bench_smime on
+127.0.0.1, created and migrated if missing). Everything in it is replaced.
+
+    .venv/bin/python bench/smime_pipeline.py [--count 200] [--big-count 20] [--clients 4]
+"""
+
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/lockpost_bench_smime"
+MASTER_KEY = "bench-master-key-not-for-production-0123456789"
+MESSAGE_ID = re.compile(rb"^Message-ID: <([^>]+)>", re.M | re.I)
+
+
+def setup_django(url):
+    os.environ.update(DATABASE_URL=url, LOCKPOST_INSECURE_DEV_SECRET="1", LOCKPOST_MASTER_KEY=MASTER_KEY)
+    os.environ.setdefault("LOCKPOST_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockpost.settings")
+    import django
+
+    django.setup()
+
+
+def ensure_database(url):
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed():
+    """A fresh world: corp.test ours; Alice (corp) and Bob-inside hold keys;
+    Bob (partner) has a certificate. Returns the holders (for the incoming mail)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from django.core.management import call_command
+
+    from ca.models import Certificate
+    from ca.store import add_certificate, add_private_key
+    from gateway.models import Domain, MailUser, Message, Setting
+    from tests.smime import pki as smime_pki
+    from tests.smime.pki import Holder
+
+    call_command("migrate", verbosity=0)
+    Message.objects.all().delete()
+    Certificate.objects.all().delete()
+    Setting.objects.all().delete()
+    Domain.objects.all().delete()
+    MailUser.objects.all().delete()
+    Domain.objects.create(name="corp.test", internal=True)
+    pki = smime_pki.build()
+
+    def der(cert):
+        return cert.public_bytes(Encoding.DER)
+
+    def holder(address, key_too):
+        key = smime_pki._rsa()
+        cert = smime_pki._user(address, key, pki.intermediate.certificate, pki.intermediate.key)
+        row, _ = add_certificate(der(cert))
+        if key_too:
+            add_private_key(row, key)
+        return Holder(address, address, cert, key, (pki.intermediate.certificate, pki.root.certificate))
+
+    add_certificate(der(pki.root.certificate), trust_anchor=True)
+    add_certificate(der(pki.intermediate.certificate))
+    return {
+        "alice": holder("alice@corp.test", True),
+        "bob": holder("bob@partner.test", False),
+        "inside": holder("bob@corp.test", True),
+        "eve": holder("eve@outside.test", False),
+    }
+
+
+def body(size):
+    line = b"The quarterly figures are attached below; please keep them to yourself.  \r\n"
+    return line * max(1, size // len(line))
+
+
+def message(sender, to, size, mid):
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: bench\r\nMessage-ID: <{mid}>\r\n".encode()
+        + b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        + body(size)
+    )
+
+
+SCENARIOS = {
+    # name: (signing_mode, encryption_mode, incoming)
+    "pass-through": ("never", "never", False),
+    "sign": ("always", "never", False),
+    "encrypt": ("never", "if_possible", False),
+    "sign+encrypt": ("always", "if_possible", False),
+    "decrypt+verify": ("never", "never", True),
+}
+
+
+def configure(signing, encryption):
+    from gateway.models import Setting
+
+    Setting.objects.filter(domain=None, user=None).delete()
+    Setting.objects.create(key="signing_mode", value=signing)
+    Setting.objects.create(key="encryption_mode", value=encryption)
+
+
+def run_scenario(name, size, count, clients, gw_port, sink, holders):
+    from gateway.lmtp_client import send
+    from gateway.smime import encrypt_message, sign_message
+
+    signing, encryption, incoming = SCENARIOS[name]
+    configure(signing, encryption)
+    sink.received.clear()
+    if incoming:
+        # One signed and encrypted message, as an outside client writes it; each send gets its own Message-ID outside.
+        inner = sign_message(message("eve@outside.test", "bob@corp.test", size, "x"), holders["eve"].identity)
+        template = encrypt_message(inner, [holders["inside"].certificate])
+        template = re.sub(rb"^Message-ID: <[^>]+>\r\n", b"", template, flags=re.M)
+        sender, rcpt = "eve@outside.test", "bob@corp.test"
+    else:
+        sender, rcpt = "alice@corp.test", "bob@partner.test"
+    sent_at = {}
+
+    def one(n):
+        mid = f"{name}-{size}-{n}@bench"
+        data = f"Message-ID: <{mid}>\r\n".encode() + template if incoming else message(sender, rcpt, size, mid)
+        sent_at[mid.encode()] = time.monotonic()
+        replies = send("127.0.0.1", gw_port, sender, [rcpt], data)
+        assert all(r.code == 250 for r in replies), replies
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(count)))
+    deadline = time.monotonic() + 600
+    while len(sink.received) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ended = time.monotonic()
+    latencies = []
+    for mail in sink.received:
+        # Arrival times are wall clock; convert through the offset now.
+        mid = MESSAGE_ID.search(mail.data)
+        arrived = ended - (time.time() - mail.at)
+        if mid and mid.group(1) in sent_at:
+            latencies.append(arrived - sent_at[mid.group(1)])
+    check(name, sink.received[0].data)
+    latencies.sort()
+    return {
+        "rate": len(sink.received) / (ended - started),
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "got": len(sink.received),
+    }
+
+
+def check(name, data):
+    """What arrived is what the scenario should make (no silent pass-through)."""
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    want = {
+        "sign": b"multipart/signed",
+        "encrypt": b"enveloped-data",
+        "sign+encrypt": b"enveloped-data",
+        "decrypt+verify": b"x-lockpost-info-signature: valid",
+    }.get(name)
+    if want and want not in head.replace(b"\r\n ", b" "):
+        raise SystemExit(f"{name}: the output is not what it should be:\n{head[:800].decode(errors='replace')}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200, help="messages per 10 KB scenario")
+    parser.add_argument("--big-count", type=int, default=20, help="messages per 1 MB scenario")
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", DEFAULT_DB)
+    if url == DEFAULT_DB:
+        ensure_database(url)
+    setup_django(url)
+    holders = seed()
+
+    from gateway.lmtp import parse_hostport  # noqa: F401 - the gateway's own modules load
+    from tests.support.gateway_process import free_port
+    from tests.support.sink import SmtpSink
+
+    sink = SmtpSink().start()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-smime-") as var:
+        env = dict(os.environ, LOCKPOST_NEXT_HOP=sink.address, LOCKPOST_VAR_DIR=var, CELERY_BROKER_URL="",
+                   LOCKPOST_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")  # fmt: skip
+        gateway = subprocess.Popen(
+            [sys.executable, "manage.py", "gateway", "--lmtp", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            for line in gateway.stdout:
+                if "gateway ready" in line:
+                    break
+            else:
+                raise SystemExit("the gateway did not start")
+            # Drain its output so it never blocks on a full pipe.
+            drain = concurrent.futures.ThreadPoolExecutor(1)
+            drain.submit(lambda: [None for _ in gateway.stdout])
+            print(f"CPUs: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}, clients: {args.clients}")
+            for size, count, label in ((10 * 1024, args.count, "10 KB"), (1024 * 1024, args.big_count, "1 MB")):
+                run_scenario("pass-through", size, min(count, 20), args.clients, port, sink, holders)  # warm up
+                results = {n: run_scenario(n, size, count, args.clients, port, sink, holders) for n in SCENARIOS}
+                base = results["pass-through"]["rate"]
+                print(f"\n{label}, {count} messages each")
+                print(f"{'scenario':16} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
+                for n, r in results.items():
+                    print(f"{n:16} {r['rate']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rate'] / base:6.2f}")
+            print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+        finally:
+            gateway.terminate()
+            gateway.wait(60)
+            sink.stop()
+
+
+if __name__ == "__main__":
+    main()
