@@ -10,17 +10,14 @@ afresh each run."""
 import argparse
 import datetime
 import multiprocessing
-import os
 import random
 import statistics
 import struct
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, bench_database
+
 CACHE = ROOT / "bench" / ".cache"
-sys.path.insert(0, str(ROOT))
 
 
 def _ca():
@@ -102,28 +99,13 @@ def certificates(count):
     return ders
 
 
-def setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockpost.settings")
-    os.environ.setdefault("LOCKPOST_INSECURE_DEV_SECRET", "1")
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_databases
-
-    base = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"{base}_bench"
-    setup_databases(verbosity=0, interactive=False)
-    return connection.vendor
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
     ders = certificates(args.count)
-    vendor = setup_django()
+    vendor = bench_database()
 
     from cryptography.hazmat.primitives import serialization
 

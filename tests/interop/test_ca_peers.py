@@ -41,9 +41,12 @@ def issued(tmp_path_factory, django_db_setup, django_db_blocker):
                     cert = x509.load_der_x509_certificate(bytes(row.der))
                     key = decrypt_private_key(row.private_key.encrypted_pkcs8)
                     chain = [x509.load_der_x509_certificate(bytes(root.certificate.der))]
-                    for legacy in (False, True):
-                        data = pkcs12.export(key, cert, chain, PASSWORD, name.title(), legacy=legacy)
-                        (folder / f"{name}{'-legacy' if legacy else ''}.p12").write_bytes(data)
+                    data = pkcs12.export(key, cert, chain, PASSWORD, name.title())
+                    (folder / f"{name}.p12").write_bytes(data)
+                    # Three exports of the legacy form: see the gpgsm test for why.
+                    for n in range(3):
+                        data = pkcs12.export(key, cert, chain, PASSWORD, name.title(), legacy=True)
+                        (folder / f"{name}-legacy-{n}.p12").write_bytes(data)
                 (folder / "root.pem").write_bytes(_pem(root.certificate))
                 raise _Rollback
         except _Rollback:
@@ -87,7 +90,7 @@ def test_nss_validates_our_certificates_for_email(issued, nss_db, user, usage):
     assert "certificate is valid" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", ["alice.p12", "alice-legacy.p12", "eve.p12"])
+@pytest.mark.parametrize("name", ["alice.p12", "alice-legacy-0.p12", "eve.p12"])
 def test_nss_imports_our_pkcs12_in_both_forms(issued, nss_db, name):
     result = run("pk12util", "-i", str(issued / name), "-d", nss_db, "-W", PASSWORD)
     assert result.returncode == 0, result.stderr
@@ -100,7 +103,14 @@ def test_openssl_reads_modern_pkcs12_and_legacy_with_the_legacy_flag(issued):
     assert "BEGIN PRIVATE KEY" in modern.stdout
     assert "alice@example.com" in run("openssl", "x509", "-noout", "-email", input=modern.stdout).stdout
     legacy = run(
-        "openssl", "pkcs12", "-legacy", "-in", str(issued / "alice-legacy.p12"), "-passin", f"pass:{PASSWORD}", "-nodes"
+        "openssl",
+        "pkcs12",
+        "-legacy",
+        "-in",
+        str(issued / "alice-legacy-0.p12"),
+        "-passin",
+        f"pass:{PASSWORD}",
+        "-nodes",
     )
     assert legacy.returncode == 0, legacy.stderr
     wrong = run("openssl", "pkcs12", "-in", str(issued / "alice.p12"), "-passin", "pass:wrong", "-nodes")
@@ -139,7 +149,14 @@ def gpgsm_import(env, path):
 
 
 def test_gpgsm_imports_legacy_pkcs12_and_finds_the_chain_good(issued, gnupg_home):
-    result = gpgsm_import(gnupg_home, issued / "alice-legacy.p12")
+    # gpgsm 2.2's PKCS#12 parser refuses about 1 legacy file in 40 whatever
+    # wrote it ("encryptedData error"; the bytes differ only in random salts),
+    # so a user may have to download again: here, the next export must import.
+    for n in range(3):
+        result = gpgsm_import(gnupg_home, issued / f"alice-legacy-{n}.p12")
+        if "secret keys imported: 1" in result.stderr:
+            break
+        assert "encryptedData error" in result.stderr, result.stderr
     assert "secret keys imported: 1" in result.stderr
     listing = run("gpgsm", "--with-validation", "--list-keys", "alice@example.com", env=gnupg_home)
     assert listing.returncode == 0, listing.stderr

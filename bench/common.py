@@ -1,0 +1,29 @@
+"""What the benchmarks share: Django set up on a database of their own."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def bench_database():
+    """Set Django up on a fresh database named after DATABASE_URL's with a
+    `_bench` suffix (SQLite: a file in var/). Returns the connection's vendor."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockpost.settings")
+    os.environ.setdefault("LOCKPOST_INSECURE_DEV_SECRET", "1")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_databases
+
+    base = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        connection.settings_dict["TEST"]["NAME"] = str(Path(base).with_name("bench.sqlite3"))
+    else:
+        connection.settings_dict["TEST"]["NAME"] = f"{base}_bench"
+    setup_databases(verbosity=0, interactive=False)
+    return connection.vendor
