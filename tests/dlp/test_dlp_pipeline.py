@@ -331,3 +331,113 @@ def test_a_zip_bomb_gets_the_configured_unscannable_action(world):
 
     assert state == State.BOUNCED
     assert message.recipients.get().reply.startswith("550 5.7.1")
+
+
+# --- force encryption and delay evaluation -------------------------------------
+
+
+def pdf_for_partner(mode="fallback"):
+    """partner.test gets encrypted PDFs; the passwords are mailed to the sender (no SMS needed)."""
+    set_for("partner.test", "pdf_enabled", True)
+    set_for("partner.test", "pdf_mode", mode)
+    set_for("corp.test", "pdf_password_delivery", "sender")
+
+
+@pytest.fixture
+def bob_has_a_certificate(world):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ca.store import add_certificate
+    from tests.smime import pki as smime_pki
+
+    pki = smime_pki.build()
+    cert = smime_pki._user(BOB, smime_pki._rsa(), pki.intermediate.certificate, pki.intermediate.key)
+    add_certificate(pki.root.certificate.public_bytes(Encoding.DER), trust_anchor=True)
+    add_certificate(pki.intermediate.certificate.public_bytes(Encoding.DER))
+    add_certificate(cert.public_bytes(Encoding.DER))
+
+
+def test_force_encryption_sends_s_mime_to_a_recipient_with_a_certificate(bob_has_a_certificate):
+    Rule.objects.filter(name="cards").update(action="force_encrypt")
+    set_for("corp.test", "encryption_mode", "allow")  # on its own: no encryption without a trigger
+    set_for("corp.test", "signing_mode", "never")
+
+    _, clean = send(body="Nothing to see.\r\n")
+    state, message = send()
+
+    assert clean.deliveries.get().treatment == "outgoing:allow"  # the control: sent as it was
+    assert state == State.DELIVERING
+    [delivery] = message.deliveries.all()
+    assert delivery.treatment.startswith("smime:encrypt:")
+    assert b"application/pkcs7-mime" in bytes(delivery.content)
+    assert b"4111" not in bytes(delivery.content)
+    [notice] = notices(SENDER)
+    assert notice["Subject"] == "Sent encrypted: Order"
+    assert MASKED in text_of(notices(MANAGER)[0])
+
+
+def test_force_encryption_falls_back_to_an_encrypted_pdf_without_a_certificate(world):
+    Rule.objects.filter(name="cards").update(action="force_encrypt")
+    pdf_for_partner()
+    set_for("corp.test", "encryption_fallback", "plain")  # on its own: sent in clear
+
+    state, message = send()
+
+    assert state == State.DELIVERING
+    [delivery] = message.deliveries.all()
+    assert delivery.treatment.startswith("pdf:")
+    assert b"4111" not in bytes(delivery.content)
+    assert "encryption forced: all 1 outgoing copies leave encrypted" in trail_text(message)
+
+
+def test_force_encryption_quarantines_when_neither_s_mime_nor_pdf_is_possible(world):
+    Rule.objects.filter(name="cards").update(action="force_encrypt")
+
+    state, message = send()
+
+    assert state == State.HELD
+    assert not message.deliveries.exists()
+    held = QuarantinedMessage.objects.get(message=message)
+    assert held.status == "held"
+    body = text_of(notices(MANAGER)[0])
+    assert f"encryption not possible for {BOB}" in body
+    assert MASKED in body
+
+
+def test_delay_evaluation_lets_mail_that_leaves_encrypted_go_with_a_warning(world):
+    set_for("corp.test", "dlp_delay_evaluation", True)
+    pdf_for_partner(mode="always")
+
+    state, message = send()
+
+    assert state == State.DELIVERING
+    assert message.deliveries.get().treatment.startswith("pdf:")
+    assert not QuarantinedMessage.objects.exists()
+    [notice] = [n for n in notices(MANAGER)]
+    assert notice["Subject"] == "Warning: Order"
+    assert "quarantine lowered" in text_of(notice)
+
+
+def test_delay_evaluation_still_quarantines_mail_that_would_leave_in_clear(world):
+    set_for("corp.test", "dlp_delay_evaluation", True)
+
+    state, message = send()
+
+    assert state == State.HELD
+    assert QuarantinedMessage.objects.filter(message=message, status="held").exists()
+
+
+def test_delayed_block_refuses_only_the_copies_in_clear(world):
+    Rule.objects.filter(name="cards").update(action="block")
+    set_for("corp.test", "dlp_delay_evaluation", True)
+    pdf_for_partner(mode="always")
+    dave = "dave@elsewhere.test"
+
+    state, message = send(rcpts=(BOB, dave))
+
+    assert state == State.DELIVERING
+    bob, dave_row = message.recipients.order_by("position")
+    assert bob.state == Recipient.State.PENDING
+    assert bob.delivery.treatment.startswith("pdf:")
+    assert dave_row.state == Recipient.State.BOUNCED
+    assert dave_row.reply.startswith("550 5.7.1")
