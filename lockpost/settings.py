@@ -341,6 +341,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-crls": {"task": "ca.tasks.refresh_crls", "schedule": LOCKPOST_CRL_REFRESH_HOURS * 3600.0},
     "refresh-ocsp": {"task": "ca.tasks.refresh_ocsp", "schedule": 3600.0},
     "expire-quarantine": {"task": "dlp.tasks.expire_quarantine", "schedule": 3600.0},
+    "purge-pickups": {"task": "portal.tasks.purge_pickups", "schedule": 3600.0},
 }
 
 LOGGING = {

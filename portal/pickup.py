@@ -164,3 +164,10 @@ def download(request, pickup, form):
     )
     log.info("certificate pickup %s downloaded (%s)", pickup.pk, form)
     return data
+
+
+def purge_expired():
+    """Forget the PKCS#12 files of expired pickups; the records stay. Run
+    hourly (portal.tasks.purge_pickups)."""
+    expired = Pickup.objects.filter(expires_at__lte=timezone.now()).exclude(sealed_modern=b"")
+    return expired.update(sealed_modern=b"", sealed_legacy=b"")

@@ -142,3 +142,13 @@ def test_without_phone_or_issuer_nothing_is_offered(root):
     with pytest.raises(pickup.PickupError):
         pickup.offer(authority.issue("erin@example.org", key_type="p256"))
     assert not Pickup.objects.exists()
+
+
+def test_expired_pickups_lose_their_files(offered):
+    found, _, _ = offered
+    assert pickup.purge_expired() == 0
+    Pickup.objects.filter(pk=found.pk).update(expires_at=found.created_at)
+    assert pickup.purge_expired() == 1
+    row = Pickup.objects.get()
+    assert bytes(row.sealed_modern) == b""
+    assert bytes(row.sealed_legacy) == b""
