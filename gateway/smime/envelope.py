@@ -5,6 +5,7 @@ EnvelopedData, GCM gives AuthEnvelopedData. ``decrypt`` reads both, plus
 3DES (and RC2, for very old mail), for any mix of RSA and EC recipients.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -12,7 +13,16 @@ from asn1crypto import algos, cms, core
 from cryptography import x509
 
 from . import _hazmat, recipients
-from ._asn1 import guarded, load_content_info
+from ._asn1 import (
+    der_explicit,
+    der_implicit,
+    der_octet_string,
+    der_sequence,
+    der_set_of,
+    der_small_int,
+    guarded,
+    load_content_info,
+)
 from .algorithms import DEFAULT_CIPHER, DEFAULT_KEY_TRANSPORT, ContentCipher, KeyTransport
 from .errors import DecryptionFailed, MalformedCms, UnsupportedAlgorithm
 from .keys import Identity
@@ -53,36 +63,42 @@ def encrypt(
     key_transport = KeyTransport(key_transport)
     key_len = _hazmat.GCM_CIPHERS[cipher.value] if cipher.authenticated else _hazmat.CBC_CIPHERS[cipher.value][0]
     cek = _hazmat.random_bytes(key_len)
-    infos = [recipients.for_certificate(cert, cek, key_transport) for cert in certificates]
+    infos = der_set_of([recipients.for_certificate(cert, cek, key_transport) for cert in certificates])
 
+    # Assembled by hand around the ciphertext (see _asn1): asn1crypto would copy it several times.
     if cipher.authenticated:
         nonce = _hazmat.random_bytes(12)
         ciphertext, tag = _hazmat.gcm_encrypt(cek, nonce, content, None)
-        params = _GcmParameters({"aes_nonce": nonce, "aes_icv_len": 16})
-        eci = cms.EncryptedContentInfo(
-            {
-                "content_type": "data",
-                "content_encryption_algorithm": {"algorithm": cipher.value, "parameters": params},
-                "encrypted_content": ciphertext,
-            }
-        )
-        body = cms.AuthEnvelopedData(
-            {"version": "v0", "recipient_infos": infos, "auth_encrypted_content_info": eci, "mac": tag}
-        )
-        return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": body}).dump()
+        params = der_sequence(der_octet_string(nonce), der_small_int(16))  # GCMParameters, 16-byte tag
+        eci = _encrypted_content_info(cipher, params, ciphertext)
+        body = der_sequence(der_small_int(0), infos, eci, der_octet_string(tag))  # RFC 5083: always v0
+        return der_sequence(_oid("authenticated_enveloped_data"), der_explicit(0, body))
 
     iv = _hazmat.random_bytes(_hazmat.CBC_CIPHERS[cipher.value][1])
-    eci = cms.EncryptedContentInfo(
-        {
-            "content_type": "data",
-            "content_encryption_algorithm": {"algorithm": cipher.value, "parameters": iv},
-            "encrypted_content": _hazmat.cbc_encrypt(cipher.value, cek, iv, content),
-        }
-    )
+    ciphertext = _hazmat.cbc_encrypt(cipher.value, cek, iv, content)
+    eci = _encrypted_content_info(cipher, der_octet_string(iv), ciphertext)
     # RFC 5652 6.1: version 2 as soon as any RecipientInfo is not a v0 ktri.
-    version = "v0" if all(ri.name == "ktri" for ri in infos) else "v2"
-    body = cms.EnvelopedData({"version": version, "recipient_infos": infos, "encrypted_content_info": eci})
-    return cms.ContentInfo({"content_type": "enveloped_data", "content": body}).dump()
+    version = 2 if any(recipients.is_key_agreement(cert) for cert in certificates) else 0
+    body = der_sequence(der_small_int(version), infos, eci)
+    return der_sequence(_oid("enveloped_data"), der_explicit(0, body))
+
+
+@functools.cache
+def _oid(content_type: str) -> bytes:
+    return cms.ContentType(content_type).dump()
+
+
+@functools.cache
+def _cipher_oid(cipher: ContentCipher) -> bytes:
+    return algos.EncryptionAlgorithmId(cipher.value).dump()
+
+
+def _encrypted_content_info(cipher: ContentCipher, parameters: bytes, ciphertext: bytes) -> bytes:
+    return der_sequence(
+        _oid("data"),
+        der_sequence(_cipher_oid(cipher), parameters),
+        der_implicit(0, der_octet_string(ciphertext), constructed=False),
+    )
 
 
 def _content_key_length(algorithm: algos.EncryptionAlgorithm) -> int:

@@ -6,15 +6,17 @@ pyca/cryptography private key already speaks this protocol; an HSM-held key
 (python-pkcs11) only needs a small adapter with the same three methods.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 
 @runtime_checkable
@@ -57,17 +59,61 @@ def load_pkcs12(data: bytes, password: bytes | None) -> Identity:
 
 
 def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+    """A fresh asn1crypto view (callers may touch it; the cached facts stay bytes)."""
+    return asn1_x509.Certificate.load(facts(cert).der)
 
 
 def from_asn1(cert: asn1_x509.Certificate) -> x509.Certificate:
-    return x509.load_der_x509_certificate(cert.dump())
+    return load_certificate(cert.dump())
+
+
+@functools.lru_cache(maxsize=1024)
+def load_certificate(der: bytes) -> x509.Certificate:
+    """Certificates in signatures repeat from message to message: parse each DER once."""
+    return x509.load_der_x509_certificate(der)
 
 
 def subject_key_identifier(cert: x509.Certificate) -> bytes | None:
+    return facts(cert).ski
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What the codec reads from a certificate, worked out once per certificate.
+
+    Only bytes and plain values: asn1crypto objects parse lazily and are not
+    safe to share between threads.
+    """
+
+    der: bytes
+    issuer: bytes  # DER Name, as in the certificate
+    serial: int
+    issuer_and_serial: bytes  # DER IssuerAndSerialNumber, as asn1crypto encodes it
+    ski: bytes | None
+
+
+@functools.lru_cache(maxsize=1024)
+def facts(cert: x509.Certificate) -> CertFacts:
+    # Keyed by the certificate: cryptography hashes and compares it by its DER.
+    der = cert.public_bytes(Encoding.DER)
+    a = asn1_x509.Certificate.load(der)
     try:
-        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
-        return None
+        ski = None
+    ias = cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number})
+    return CertFacts(der=der, issuer=a.issuer.dump(), serial=a.serial_number, issuer_and_serial=ias.dump(), ski=ski)
+
+
+def matches_issuer_and_serial(ias: cms.IssuerAndSerialNumber, cert: x509.Certificate) -> bool:
+    """Does a received IssuerAndSerialNumber name ``cert``?
+
+    Same DER is the common case and cheap; otherwise asn1crypto compares the
+    names as RFC 5280 says (case, spacing, string types), which is slow.
+    """
+    mine = facts(cert)
+    if ias["serial_number"].native != mine.serial:
+        return False
+    if ias["issuer"].dump() == mine.issuer:
+        return True
+    return ias["issuer"] == asn1_x509.Name.load(mine.issuer)

@@ -5,15 +5,18 @@ Key transport (RSA PKCS#1 v1.5 or OAEP, RFC 3370/8017) and key agreement
 a certificate; openers take an ``Identity`` whose key decrypts or exchanges.
 """
 
+import functools
+
 from asn1crypto import algos, cms, core, keys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from . import _hazmat
+from ._asn1 import der_octet_string, der_sequence, der_small_int
 from .algorithms import KeyTransport, hash_for
 from .errors import DecryptionFailed, MalformedCms, UnsupportedAlgorithm
-from .keys import Identity, subject_key_identifier, to_asn1
+from .keys import Identity, facts, matches_issuer_and_serial, subject_key_identifier
 
 # RFC 5753 / SEC 1 key-agreement schemes: OID -> KDF hash. The cofactor
 # variants are the same computation on the prime curves in use (cofactor 1).
@@ -47,8 +50,7 @@ class _EccCmsSharedInfo(core.Sequence):
 
 
 def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    a = to_asn1(cert)
-    return cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number})
+    return cms.IssuerAndSerialNumber.load(facts(cert).issuer_and_serial)
 
 
 def _oaep_sha256() -> padding.OAEP:
@@ -56,12 +58,14 @@ def _oaep_sha256() -> padding.OAEP:
 
 
 # ---------------------------------------------------------------- building
+#
+# Builders return the DER of one RecipientInfo. Key transport, the common
+# case, is assembled by hand from cached parts; key agreement goes through
+# asn1crypto (rarer, and its cost is in the ECDH anyway).
 
 
-def key_transport(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> cms.RecipientInfo:
-    public = cert.public_key()
-    if not isinstance(public, rsa.RSAPublicKey):
-        raise UnsupportedAlgorithm("key transport needs an RSA certificate")
+@functools.cache
+def _key_transport_algorithm(scheme: KeyTransport) -> bytes:
     if scheme == KeyTransport.RSA_OAEP_SHA256:
         params = algos.RSAESOAEPParams(
             {
@@ -69,20 +73,27 @@ def key_transport(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> c
                 "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
             }
         )
-        algorithm = {"algorithm": "rsaes_oaep", "parameters": params}
-        encrypted = public.encrypt(cek, _oaep_sha256())
-    else:
-        algorithm = {"algorithm": "rsaes_pkcs1v15"}
-        encrypted = public.encrypt(cek, padding.PKCS1v15())
-    ktri = cms.KeyTransRecipientInfo(
-        {
-            "version": "v0",
-            "rid": cms.RecipientIdentifier(name="issuer_and_serial_number", value=_issuer_and_serial(cert)),
-            "key_encryption_algorithm": algorithm,
-            "encrypted_key": encrypted,
-        }
+        return cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_oaep", "parameters": params}).dump()
+    return cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_pkcs1v15"}).dump()
+
+
+def is_key_agreement(cert: x509.Certificate) -> bool:
+    """EC certificates get key agreement (kari), RSA ones key transport (ktri)."""
+    return isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+
+
+def key_transport(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> bytes:
+    public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise UnsupportedAlgorithm("key transport needs an RSA certificate")
+    pad = _oaep_sha256() if scheme == KeyTransport.RSA_OAEP_SHA256 else padding.PKCS1v15()
+    # KeyTransRecipientInfo v0 (RecipientInfo's untagged choice): rid, algorithm, encrypted key.
+    return der_sequence(
+        der_small_int(0),
+        facts(cert).issuer_and_serial,
+        _key_transport_algorithm(scheme),
+        der_octet_string(public.encrypt(cek, pad)),
     )
-    return cms.RecipientInfo(name="ktri", value=ktri)
 
 
 def _shared_info(wrap_algorithm_der: bytes, ukm: bytes | None, kek_bytes: int) -> bytes:
@@ -92,7 +103,7 @@ def _shared_info(wrap_algorithm_der: bytes, ukm: bytes | None, kek_bytes: int) -
     return _EccCmsSharedInfo(info).dump()
 
 
-def key_agreement(cert: x509.Certificate, cek: bytes, wrap: str = "aes256_wrap") -> cms.RecipientInfo:
+def key_agreement(cert: x509.Certificate, cek: bytes, wrap: str = "aes256_wrap") -> bytes:
     """RFC 5753 ECDH ephemeral-static with the SHA-256 X9.63 KDF and AES key wrap."""
     peer = cert.public_key()
     if not isinstance(peer, ec.EllipticCurvePublicKey):
@@ -121,12 +132,12 @@ def key_agreement(cert: x509.Certificate, cek: bytes, wrap: str = "aes256_wrap")
             "recipient_encrypted_keys": [rek],
         }
     )
-    return cms.RecipientInfo(name="kari", value=kari)
+    return cms.RecipientInfo(name="kari", value=kari).dump()
 
 
-def for_certificate(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> cms.RecipientInfo:
+def for_certificate(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> bytes:
     """EC certificates get key agreement, RSA ones key transport."""
-    if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+    if is_key_agreement(cert):
         return key_agreement(cert, cek)
     return key_transport(cert, cek, scheme)
 
@@ -136,9 +147,7 @@ def for_certificate(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) ->
 
 def _matches(rid: cms.RecipientIdentifier | cms.KeyAgreementRecipientIdentifier, identity: Identity) -> bool:
     if rid.name == "issuer_and_serial_number":
-        ias = rid.chosen
-        mine = to_asn1(identity.certificate)
-        return ias["serial_number"].native == mine.serial_number and ias["issuer"] == mine.issuer
+        return matches_issuer_and_serial(rid.chosen, identity.certificate)
     ski = subject_key_identifier(identity.certificate)
     if rid.name == "subject_key_identifier":
         return ski is not None and rid.chosen.native == ski

@@ -17,10 +17,20 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from ._asn1 import guarded, load_content_info
+from ._asn1 import (
+    der_explicit,
+    der_implicit,
+    der_octet_string,
+    der_sequence,
+    der_set_of,
+    der_small_int,
+    der_tlv,
+    guarded,
+    load_content_info,
+)
 from .algorithms import DEFAULT_DIGEST, Digest, SignatureScheme, hash_for
 from .errors import MalformedCms, SignatureInvalid, SignerNotTrusted, UnsupportedAlgorithm
-from .keys import Identity, from_asn1, subject_key_identifier, to_asn1
+from .keys import Identity, facts, load_certificate, matches_issuer_and_serial, subject_key_identifier, to_asn1
 
 # What we tell correspondents we can read, strongest first (RFC 8551 2.5.2).
 SMIME_CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc", "tripledes_3key")
@@ -33,13 +43,42 @@ def _capabilities_attribute() -> bytes:
     return cms.CMSAttribute({"type": "smime_capabilities", "values": [caps]}).dump()
 
 
-# ---------------------------------------------------------------- signing
+# Constant pieces, encoded by asn1crypto once; ``sign`` assembles the rest by hand.
 
 
-def _signature_algorithm(identity: Identity, digest: Digest, scheme: SignatureScheme) -> dict:
-    public = identity.certificate.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"algorithm": f"{digest.value}_ecdsa"}
+@functools.cache
+def _oid(content_type: str) -> bytes:
+    return cms.ContentType(content_type).dump()
+
+
+@functools.cache
+def _attribute_type(name: str) -> bytes:
+    return cms.CMSAttributeType(name).dump()
+
+
+@functools.cache
+def _content_type_attribute() -> bytes:
+    return cms.CMSAttribute({"type": "content_type", "values": ["data"]}).dump()
+
+
+@functools.lru_cache(maxsize=256)
+def _key_preference_attribute(cert: x509.Certificate) -> bytes:
+    # RFC 8551 2.5.3: tells the reader which certificate to encrypt to.
+    a = to_asn1(cert)
+    ias = cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number})
+    value = cms.SMIMEEncryptionKeyPreference(name="issuer_and_serial_number", value=ias)
+    return cms.CMSAttribute({"type": "encrypt_key_pref", "values": [value]}).dump()
+
+
+@functools.cache
+def _digest_algorithm(digest: Digest) -> bytes:
+    return algos.DigestAlgorithm({"algorithm": digest.value}).dump()
+
+
+@functools.cache
+def _signature_algorithm(is_ec: bool, digest: Digest, scheme: SignatureScheme) -> bytes:
+    if is_ec:
+        return algos.SignedDigestAlgorithm({"algorithm": f"{digest.value}_ecdsa"}).dump()
     if scheme == SignatureScheme.RSA_PSS:
         h = {"algorithm": digest.value}
         params = algos.RSASSAPSSParams(
@@ -49,38 +88,48 @@ def _signature_algorithm(identity: Identity, digest: Digest, scheme: SignatureSc
                 "salt_length": hash_for(digest.value).digest_size,
             }
         )
-        return {"algorithm": "rsassa_pss", "parameters": params}
+        return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": params}).dump()
     # Like OpenSSL and Outlook: rsaEncryption, the digest named beside it.
-    return {"algorithm": "rsassa_pkcs1v15"}
+    return algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"}).dump()
+
+
+# ---------------------------------------------------------------- signing
+
+
+def _is_ec(identity: Identity) -> bool:
+    return isinstance(identity.certificate.public_key(), ec.EllipticCurvePublicKey)
 
 
 def _sign_bytes(identity: Identity, data: bytes, digest: Digest, scheme: SignatureScheme) -> bytes:
     h = hash_for(digest.value)
-    public = identity.certificate.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
+    if _is_ec(identity):
         return identity.key.sign(data, ec.ECDSA(h))
     if scheme == SignatureScheme.RSA_PSS:
         return identity.key.sign(data, padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h)
     return identity.key.sign(data, padding.PKCS1v15(), h)
 
 
-def _signed_attributes(content: bytes, identity: Identity, digest: Digest, when: datetime.datetime) -> list:
-    # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime beyond.
-    time = cms.Time(name="utc_time" if 1950 <= when.year < 2050 else "generalized_time", value=when)
-    ias = cms.IssuerAndSerialNumber(
-        {"issuer": to_asn1(identity.certificate).issuer, "serial_number": identity.certificate.serial_number}
+def _time(when: datetime.datetime) -> bytes:
+    # RFC 5652 11.3: UTCTime for 1950-2049, GeneralizedTime beyond (whole seconds, UTC).
+    if 1950 <= when.year < 2050:
+        return der_tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
+    return der_tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def _signed_attributes(content: bytes, identity: Identity, digest: Digest, when: datetime.datetime) -> bytes:
+    """The signed attributes as the DER SET OF that the signature covers."""
+    return der_set_of(
+        [
+            _content_type_attribute(),
+            der_sequence(_attribute_type("signing_time"), der_set_of([_time(when)])),
+            der_sequence(
+                _attribute_type("message_digest"),
+                der_set_of([der_octet_string(hashlib.new(digest.value, content).digest())]),
+            ),
+            _capabilities_attribute(),
+            _key_preference_attribute(identity.certificate),
+        ]
     )
-    return [
-        {"type": "content_type", "values": ["data"]},
-        {"type": "signing_time", "values": [time]},
-        {"type": "message_digest", "values": [hashlib.new(digest.value, content).digest()]},
-        cms.CMSAttribute.load(_capabilities_attribute()),
-        # RFC 8551 2.5.3: tells the reader which certificate to encrypt to.
-        {
-            "type": "encrypt_key_pref",
-            "values": [cms.SMIMEEncryptionKeyPreference(name="issuer_and_serial_number", value=ias)],
-        },
-    ]
 
 
 def sign(
@@ -97,38 +146,27 @@ def sign(
     digest = Digest(digest)
     scheme = SignatureScheme(scheme)
     when = (signing_time or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).replace(microsecond=0)
-    signer_cert = to_asn1(identity.certificate)
-    certs = [signer_cert] + ([to_asn1(c) for c in identity.chain] if include_chain else [])
-    attrs = cms.CMSAttributes(_signed_attributes(content, identity, digest, when))
-    # Signed over the DER SET OF (asn1crypto sorts SET OF when encoding).
-    to_sign = attrs.dump()
-    attrs = cms.CMSAttributes.load(to_sign)  # parsed form: asn1crypto need not encode it again
-    signer = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number",
-                value={"issuer": signer_cert.issuer, "serial_number": signer_cert.serial_number},
-            ),
-            "digest_algorithm": {"algorithm": digest.value},
-            "signed_attrs": attrs,
-            "signature_algorithm": _signature_algorithm(identity, digest, scheme),
-            "signature": _sign_bytes(identity, to_sign, digest, scheme),
-        }
+    certs = [identity.certificate, *(identity.chain if include_chain else ())]
+    to_sign = _signed_attributes(content, identity, digest, when)
+    signer = der_sequence(
+        der_small_int(1),  # v1: the signer named by issuer and serial number
+        facts(identity.certificate).issuer_and_serial,
+        _digest_algorithm(digest),
+        der_implicit(0, to_sign, constructed=True),
+        _signature_algorithm(_is_ec(identity), digest, scheme),
+        der_octet_string(_sign_bytes(identity, to_sign, digest, scheme)),
     )
-    encap = {"content_type": "data"}
+    encap = [_oid("data")]
     if not detached:
-        encap["content"] = content
-    body = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest.value}],
-            "encap_content_info": encap,
-            "certificates": certs,
-            "signer_infos": [signer],
-        }
+        encap.append(der_explicit(0, der_octet_string(content)))
+    body = der_sequence(
+        der_small_int(1),
+        der_set_of([_digest_algorithm(digest)]),
+        der_sequence(*encap),
+        der_implicit(0, der_set_of([facts(c).der for c in certs]), constructed=True),
+        der_set_of([signer]),
     )
-    return cms.ContentInfo({"content_type": "signed_data", "content": body}).dump()
+    return der_sequence(_oid("signed_data"), der_explicit(0, body))
 
 
 # ---------------------------------------------------------------- verifying
@@ -193,8 +231,7 @@ class Verification:
 def _find_signer_cert(sid: cms.SignerIdentifier, certs: list[x509.Certificate]) -> x509.Certificate | None:
     for cert in certs:
         if sid.name == "issuer_and_serial_number":
-            a = to_asn1(cert)
-            if sid.chosen["serial_number"].native == a.serial_number and sid.chosen["issuer"] == a.issuer:
+            if matches_issuer_and_serial(sid.chosen, cert):
                 return cert
         elif subject_key_identifier(cert) == sid.chosen.native:
             return cert
@@ -310,7 +347,7 @@ def verify(
     certs = []
     for choice in body["certificates"] or []:
         if choice.name == "certificate":
-            certs.append(from_asn1(choice.chosen))
+            certs.append(load_certificate(choice.chosen.dump()))
     signers = [_verify_signer(si, content, econtent_type, certs) for si in body["signer_infos"]]
     if trust_roots is not None:
         from ca import validation
