@@ -140,3 +140,32 @@ def test_certificate_pickup_opens_with_the_sms_password(live_server, page, sms_d
         assert result.returncode == 0, result.stderr
         assert "bob@example.org" in result.stdout
     assert sorted(PickupDownload.objects.values_list("form", flat=True)) == ["legacy", "modern"]
+
+
+def test_internal_user_sets_up_an_authenticator_app(live_server, page):
+    import base64
+
+    from django.contrib.auth import get_user_model
+    from django_otp.oath import totp
+
+    get_user_model().objects.create_user("alice", "alice@corp.example", PASSWORD)
+    page.goto(live_server.url + "/portal/login/")
+    shot(page, "login")
+    page.get_by_label("Username:").fill("alice")
+    page.get_by_label("Password:").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_server.url + "/portal/")
+    page.get_by_role("link", name="Security", exact=True).click()
+    shot(page, "security")
+    page.get_by_role("link", name="Set up an authenticator app").click()
+
+    qr = page.get_by_role("img", name="QR code holding the key below")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # drawn, not blocked by the CSP
+    shot(page, "totp-enrol")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    page.get_by_label("Code:", exact=True).fill(f"{totp(key):06d}")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/portal/security/")
+    assert "Your authenticator app is set up." in page.content()
+    shot(page, "totp-done")
