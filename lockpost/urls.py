@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/ca/", include("ca.api.urls")),
+    path("api/dlp/", include("dlp.api.urls")),
     path("api/", include("gateway.api.urls")),
     path("ca/", include("ca.urls")),
     path("portal/", include("portal.urls")),
