@@ -74,7 +74,11 @@ def sign_and_encrypt_message(
 
 def kind_of(message: bytes) -> str | None:
     """'signed' (multipart/signed), 'signed-data', 'enveloped-data', 'authEnveloped-data', or None."""
-    entity = mime.Entity.parse(message)
+    return _kind(mime.Entity.parse(message))
+
+
+def _kind(entity: mime.Entity) -> str | None:
+    # Takes the parsed entity: callers below parse each message once.
     ctype = entity.content_type
     if ctype in SIGNED_TYPES:
         protocol = (entity.param("protocol") or "").lower()
@@ -102,8 +106,11 @@ class DecryptedMessage:
 
 
 def decrypt_message(message: bytes, identities: Iterable[Identity]) -> DecryptedMessage:
-    entity = mime.Entity.parse(message)
-    if kind_of(message) not in ("enveloped-data", "authEnveloped-data"):
+    return _decrypt(mime.Entity.parse(message), identities)
+
+
+def _decrypt(entity: mime.Entity, identities: Iterable[Identity]) -> DecryptedMessage:
+    if _kind(entity) not in ("enveloped-data", "authEnveloped-data"):
         raise MalformedMessage(f"not an S/MIME encrypted message ({entity.content_type})")
     result = envelope.decrypt(entity.decoded_body(), identities)
     _, outer = entity.split_content_headers()
@@ -126,8 +133,11 @@ def verify_message(
     at: datetime.datetime | None = None,
 ) -> VerifiedMessage:
     """Verify a multipart/signed or opaque signed message; the verdict is in ``verification``."""
-    kind = kind_of(message)
-    entity = mime.Entity.parse(message)
+    return _verify(mime.Entity.parse(message), trust_roots=trust_roots, intermediates=intermediates, at=at)
+
+
+def _verify(entity: mime.Entity, *, trust_roots, intermediates, at) -> VerifiedMessage:
+    kind = _kind(entity)
     options = {"trust_roots": trust_roots, "intermediates": intermediates, "at": at}
     if kind == "signed":
         parts = mime.slice_multipart_signed(entity)
@@ -173,11 +183,12 @@ def unwrap(
     identities = list(identities)
     result = Unwrapped(message)
     for _ in range(max_depth):
-        kind = kind_of(result.message)
+        entity = mime.Entity.parse(result.message)
+        kind = _kind(entity)
         if kind in ("enveloped-data", "authEnveloped-data"):
-            layer = decrypt_message(result.message, identities)
+            layer = _decrypt(entity, identities)
         elif kind in ("signed", "signed-data"):
-            layer = verify_message(result.message, trust_roots=trust_roots, intermediates=intermediates, at=at)
+            layer = _verify(entity, trust_roots=trust_roots, intermediates=intermediates, at=at)
         else:
             break
         result.layers.append(layer)

@@ -7,6 +7,7 @@ that is signed or verified is cut out of the original message here.
 import base64
 import email.parser
 import email.policy
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,12 +15,16 @@ from dataclasses import dataclass
 from .errors import MalformedMessage
 
 CRLF = b"\r\n"
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def canonicalize(data: bytes) -> bytes:
     """RFC 5751 3.1.1: every line ends in CRLF (lone LF or CR become CRLF)."""
-    return _LINE_END.sub(CRLF, data)
+    # Counting runs at memory speed; a regex over a large body does not.
+    crlf = data.count(CRLF)
+    if data.count(b"\n") == crlf and data.count(b"\r") == crlf:
+        return data  # already canonical: the common case
+    # Every line break becomes one LF, then every LF a CRLF.
+    return data.replace(CRLF, b"\n").replace(b"\r", b"\n").replace(b"\n", CRLF)
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,18 @@ class Entity:
         """A read-only parsed view of the headers (for parameters like boundary)."""
         return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self.head + CRLF)
 
+    @functools.cached_property
+    def _headers(self) -> email.message.Message:
+        # Parsed once per entity for our own reads (the email parser is slow);
+        # ``header`` still hands callers a fresh copy they may change.
+        return self.header("")
+
     @property
     def content_type(self) -> str:
-        return self.header("content-type").get_content_type()
+        return self._headers.get_content_type()
 
     def param(self, name: str) -> str | None:
-        value = self.header("content-type").get_param(name)
+        value = self._headers.get_param(name)
         if isinstance(value, tuple):  # RFC 2231 encoded
             value = email.utils.collapse_rfc2231_value(value)
         return value
@@ -77,9 +88,15 @@ class Entity:
         return b"".join(inner), b"".join(outer)
 
     def decoded_body(self) -> bytes:
-        cte = (self.header("content-transfer-encoding").get("content-transfer-encoding") or "7bit").strip().lower()
+        return self._decoded_body
+
+    @functools.cached_property
+    def _decoded_body(self) -> bytes:
+        # Cached: telling the kind of a message may already have decoded it.
+        cte = (self._headers.get("content-transfer-encoding") or "7bit").strip().lower()
         if cte == "base64":
-            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", self.body))
+            # Not validating: line breaks and other characters outside the alphabet are skipped.
+            return base64.b64decode(self.body)
         if cte == "quoted-printable":
             import quopri
 
@@ -174,8 +191,7 @@ def slice_multipart_signed(entity: Entity) -> SignedParts:
     if not boundary:
         raise MalformedMessage("multipart/signed without a boundary")
     body = entity.body
-    delim = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary.encode()) + rb"(--)?[ \t]*(?:\r?\n|$)")
-    marks = list(delim.finditer(body))
+    marks = _delimiters(body, boundary.encode())
     if len(marks) < 3:
         raise MalformedMessage("multipart/signed needs a signed part and a signature part")
     first, second, third = marks[0], marks[1], marks[2]
@@ -190,6 +206,36 @@ def slice_multipart_signed(entity: Entity) -> SignedParts:
     if not signature:
         raise MalformedMessage("empty signature part")
     return SignedParts(signed=canonicalize(signed), signature=signature, micalg=entity.param("micalg"))
+
+
+def _delimiters(body: bytes, boundary: bytes) -> list[re.Match]:
+    """The matches of ``delim.finditer(body)``, found faster.
+
+    A regex scan tries the pattern at every byte (25 ms for 1 MB); here
+    ``bytes.find`` locates each "--boundary" and the regex only confirms it,
+    starting where finditer would: at the line break before it, if any.
+    """
+    delim = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)")
+    marker = b"--" + boundary
+    marks: list[re.Match] = []
+    pos = 0
+    while (i := body.find(marker, pos)) >= 0:
+        if i == 0:
+            start = 0
+        elif i - 2 >= pos and body[i - 2 : i] == CRLF:
+            start = i - 2
+        elif i - 1 >= pos and body[i - 1] == 0x0A:
+            start = i - 1
+        else:
+            pos = i + 1
+            continue
+        m = delim.match(body, start)
+        if m is None:
+            pos = i + 1
+            continue
+        marks.append(m)
+        pos = m.end()
+    return marks
 
 
 def join(outer: bytes, inner_entity: bytes) -> bytes:
