@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from dlp import inherit
 from dlp.models import Exemption, QuarantinedMessage, QuarantineEvent, Rule
-from gateway.models import Domain, MailUser, Message, RawMessage, Recipient
+from gateway.models import Domain, MailUser, Message, RawMessage, Recipient, Setting
 from gateway.policy.store import effective_settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def visible_to(user, queryset=None):
     email = (user.email or "").strip().lower()
     if not email:
         return queryset.none()
+    if not Setting.objects.filter(key="dlp_managers", value__icontains=email).exists():
+        queryset = queryset.filter(sender=email)  # a manager nowhere: at most a sender
     # Managers can be named at any settings level: check each row as may_act does.
     candidates = [q for q in queryset.select_related("message") if may_act(user, q)]
     return queryset.filter(pk__in=[q.pk for q in candidates])
