@@ -441,3 +441,27 @@ def test_delayed_block_refuses_only_the_copies_in_clear(world):
     assert bob.delivery.treatment.startswith("pdf:")
     assert dave_row.state == Recipient.State.BOUNCED
     assert dave_row.reply.startswith("550 5.7.1")
+
+
+def test_notices_are_queued_once_per_message_even_if_it_is_processed_again(world):
+    from dlp.notices import notify
+
+    Rule.objects.filter(name="cards").update(action="warn")
+    _, message = send()
+    verdict = message.trail.get(text__startswith="verdict").data["verdict"]
+
+    assert notify(message, "warn", verdict, managers=[MANAGER]) == []  # a second run finds the first
+    assert len(notices(SENDER)) == 1
+    assert len(notices(MANAGER)) == 1
+
+
+def test_dutch_notices(world):
+    set_for("corp.test", "dlp_language", "nl")
+    Rule.objects.filter(name="cards").update(action="block")
+
+    send()
+
+    [notice] = notices(MANAGER)
+    assert notice["Subject"] == "Niet verzonden: Order"
+    assert f"Het bericht van {SENDER}" in text_of(notice)
+    assert MASKED in text_of(notice)
