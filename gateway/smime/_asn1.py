@@ -58,7 +58,7 @@ def der_tlv(tag: int, content: bytes) -> bytes:
     if n < 0x80:
         return bytes((tag, n)) + content
     length = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
+    return b"".join((bytes((tag, 0x80 | len(length))), length, content))  # one copy of a large content
 
 
 def der_sequence(*parts: bytes) -> bytes:
@@ -88,4 +88,5 @@ def der_explicit(number: int, content: bytes) -> bytes:
 
 def der_implicit(number: int, element: bytes, *, constructed: bool) -> bytes:
     """[number] IMPLICIT: the element's own tag replaced by the context tag."""
-    return bytes((0x80 | (0x20 if constructed else 0) | number,)) + element[1:]
+    tag = bytes((0x80 | (0x20 if constructed else 0) | number,))
+    return b"".join((tag, memoryview(element)[1:]))  # (slicing bytes would copy a large element twice)

@@ -70,8 +70,13 @@ class Entity:
     def content_type(self) -> str:
         return self._headers.get_content_type()
 
+    @functools.cached_property
+    def _params(self) -> list[tuple[str, object]]:
+        # What Message.get_param searches, parsed once instead of on every call.
+        return self._headers.get_params() or []
+
     def param(self, name: str) -> str | None:
-        value = self._headers.get_param(name)
+        value = next((v for k, v in self._params if k.lower() == name.lower()), None)
         if isinstance(value, tuple):  # RFC 2231 encoded
             value = email.utils.collapse_rfc2231_value(value)
         return value
@@ -139,38 +144,35 @@ def pkcs7_mime(outer: bytes, der: bytes, smime_type: str) -> bytes:
         + b'Content-Disposition: attachment; filename="smime.p7m"\r\n'
         + f"Content-Description: {description}\r\n".encode()
     )
-    return outer + head + CRLF + wrap_base64(der)
+    return b"".join([outer, head, CRLF, wrap_base64(der)])
 
 
 def multipart_signed(outer: bytes, entity: bytes, signature_der: bytes, micalg: str) -> bytes:
     """A whole multipart/signed message (RFC 8551 3.5) around the exact signed ``entity``."""
     boundary = _boundary(entity)
     b = boundary.encode()
-    return (
-        outer
-        + b"MIME-Version: 1.0\r\n"
-        + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
-        + f' micalg={micalg}; boundary="{boundary}"\r\n'.encode()
-        + CRLF
-        + b"This is an S/MIME signed message\r\n\r\n"
-        + b"--"
-        + b
-        + CRLF
-        + entity
-        + CRLF
-        + b"--"
-        + b
-        + CRLF
-        + b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
-        + b"Content-Transfer-Encoding: base64\r\n"
-        + b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
-        + b"Content-Description: S/MIME Cryptographic Signature\r\n"
-        + CRLF
-        + wrap_base64(signature_der)
-        + CRLF
-        + b"--"
-        + b
-        + b"--\r\n"
+    # One join: a chain of ``+`` would copy a large entity once per piece.
+    return b"".join(
+        [
+            outer,
+            b"MIME-Version: 1.0\r\n",
+            b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n',
+            f' micalg={micalg}; boundary="{boundary}"\r\n'.encode(),
+            CRLF,
+            b"This is an S/MIME signed message\r\n\r\n",
+            b"--" + b + CRLF,
+            entity,
+            CRLF,
+            b"--" + b + CRLF,
+            b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n',
+            b"Content-Transfer-Encoding: base64\r\n",
+            b'Content-Disposition: attachment; filename="smime.p7s"\r\n',
+            b"Content-Description: S/MIME Cryptographic Signature\r\n",
+            CRLF,
+            wrap_base64(signature_der),
+            CRLF,
+            b"--" + b + b"--\r\n",
+        ]
     )
 
 

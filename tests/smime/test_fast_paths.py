@@ -5,6 +5,7 @@ hold the replacements to the former behaviour on awkward and random input.
 """
 
 import base64
+import email.utils
 import random
 import re
 
@@ -74,3 +75,27 @@ def test_entity_header_is_still_a_fresh_copy():
     entity.header("content-type").replace_header("Content-Type", "text/html")
     assert entity.content_type == "text/plain"
     assert entity.header("content-type").get_content_type() == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"",
+        b"Subject: no content type\r\n",
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256;\r\n'
+        b' boundary="----=_b"\r\n',
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n",
+        b'Content-Type: application/octet-stream; NAME="a.p7m"; name=second.p7m\r\n',
+        b"Content-Type: application/octet-stream; name*=utf-8''%E2%82%AC.p7m\r\n",
+        b'Content-Type: application/octet-stream; name*0="smi"; name*1="me.p7m"\r\n',
+        b"Content-Type: text/plain\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data\r\n",
+        b"Content-Type: ; ;; =x; boundary\r\n",
+    ],
+)
+def test_params_as_email_reads_them(head):
+    entity = Entity(head, b"")
+    for name in ("protocol", "micalg", "boundary", "smime-type", "name", "missing"):
+        value = entity.header("content-type").get_param(name)
+        if isinstance(value, tuple):
+            value = email.utils.collapse_rfc2231_value(value)
+        assert entity.param(name) == value, name
