@@ -260,7 +260,7 @@ def send_owed_dsns(delivery_id):
             postmaster=settings.LOCKPOST_POSTMASTER,
             queue_id=message.queue_id,
         )
-        bounce = spool.store("", [delivery.mail_from], report)
+        bounce = spool.store("", [delivery.mail_from], report, listener_profile=spool.SYSTEM_PROFILE)
         TrailEntry.objects.create(
             message=message,
             stage="delivery",

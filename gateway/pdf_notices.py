@@ -3,13 +3,7 @@
 be delivered. Queued through the spool like any message, so it is stored,
 traced and delivered the same way."""
 
-import email.policy
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-
-from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from gateway import spool
 
@@ -39,14 +33,4 @@ def notify_undeliverable(ctx, subject, recipient, reason):
 
 
 def _queue(ctx, subject, text):
-    postmaster = settings.LOCKPOST_POSTMASTER
-    notice = EmailMessage(policy=email.policy.SMTP)
-    notice["From"] = f"Lockpost <{postmaster}>"
-    notice["To"] = ctx.mail_from
-    notice["Subject"] = subject
-    notice["Date"] = format_datetime(timezone.now())
-    notice["Message-ID"] = make_msgid(domain=settings.LOCKPOST_HOSTNAME)
-    notice["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    notice.set_content(text)
-    stored = spool.store(postmaster, [ctx.mail_from], notice.as_bytes())
-    return stored.queue_id
+    return spool.store_notice(ctx.mail_from, subject, text).queue_id

@@ -2,13 +2,6 @@
 recipient's copy of their message was protected. Queued through the spool
 like any message."""
 
-import email.policy
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-
-from django.conf import settings
-from django.utils import timezone
-
 from gateway import spool
 
 
@@ -21,13 +14,7 @@ def notice_text(subject, queue_id, entries):
 def notify_sender(ctx, entries):
     """entries: [(recipient, how)]. Returns the notice's queue id."""
     subject = str(ctx.headers.get("Subject", "") or "")
-    postmaster = settings.LOCKPOST_POSTMASTER
-    notice = EmailMessage(policy=email.policy.SMTP)
-    notice["From"] = f"Lockpost <{postmaster}>"
-    notice["To"] = ctx.mail_from
-    notice["Subject"] = f"Sent encrypted: {subject}"
-    notice["Date"] = format_datetime(timezone.now())
-    notice["Message-ID"] = make_msgid(domain=settings.LOCKPOST_HOSTNAME)
-    notice["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    notice.set_content(notice_text(subject, ctx.queue_id, entries))
-    return spool.store(postmaster, [ctx.mail_from], notice.as_bytes()).queue_id
+    notice = spool.store_notice(
+        ctx.mail_from, f"Sent encrypted: {subject}", notice_text(subject, ctx.queue_id, entries)
+    )
+    return notice.queue_id

@@ -11,13 +11,21 @@ store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
     rings (gateway.doorbell.ring) so a worker picks the message up; a lost
     ring is repaired by the sweeper. Raises on any failure, leaving nothing
     behind: the caller (the LMTP listener) then answers 4xx and the MTA retries.
+
+store_notice(to, subject, text, *, envelope_sender=None) -> Message
+    A plain-text notice Lockpost writes itself (password notices, DLP and
+    portal mail), queued to run the "system" pipeline: delivered as it is,
+    never wrapped in S/MIME or PDF, and never scanned as if a user wrote it.
 """
 
 import email.parser
 import email.policy
 import hashlib
 import logging
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -70,6 +78,25 @@ def store(
         )
         transaction.on_commit(lambda: ring(message.pk), robust=True)
     return message
+
+
+SYSTEM_PROFILE = "system"
+
+
+def store_notice(to, subject, text, *, envelope_sender=None):
+    """Queue a notice from the postmaster to `to` (an address or a list)."""
+    recipients = [to] if isinstance(to, str) else list(to)
+    postmaster = settings.LOCKPOST_POSTMASTER
+    notice = EmailMessage(policy=email.policy.SMTP)
+    notice["From"] = f"Lockpost <{postmaster}>"
+    notice["To"] = ", ".join(recipients)
+    notice["Subject"] = subject
+    notice["Date"] = format_datetime(timezone.now())
+    notice["Message-ID"] = make_msgid(domain=settings.LOCKPOST_HOSTNAME)
+    notice["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    notice.set_content(text)
+    sender = postmaster if envelope_sender is None else envelope_sender
+    return store(sender, recipients, notice.as_bytes(), listener_profile=SYSTEM_PROFILE)
 
 
 def normalise_sender(mail_from):

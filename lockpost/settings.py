@@ -294,6 +294,14 @@ LOCKPOST_PROFILE_PIPELINES = {
         "gateway.handlers.smime_outgoing.smime_outgoing",
         "gateway.handlers.trace_header.add_trace_header",
     ],
+    # Notices Lockpost writes itself (gateway.spool.store_notice): delivered
+    # as they are, never encrypted or scanned as a user's mail would be.
+    "system": [
+        "gateway.handlers.classify.classify_recipients",
+        "gateway.handlers.resolve_settings.resolve_settings",
+        "gateway.handlers.group.group_recipients",
+        "gateway.handlers.trace_header.add_trace_header",
+    ],
     # Behind a scanner that read what decrypt-only opened: the rest of the
     # main pipeline (incoming S/MIME was opened, forged headers removed).
     "after-scan": [path for path in LOCKPOST_PIPELINE if not path.endswith(".smime_incoming")],
