@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
+from .rawbodies import RawBodies, parse_without_large_bodies
 from .rawmime import raw_message_bodies
 
 SHOWN_HEADERS = ("From", "To", "Cc", "Date", "Subject")
@@ -20,13 +21,13 @@ class Attachment:
     content_type: str
     part: EmailMessage = field(repr=False)
     raw_body: bytes | None = field(default=None, repr=False)  # message/rfc822: the exact bytes sent
+    bodies: RawBodies | None = field(default=None, repr=False)  # where large bodies were left out of the parse
 
     def data(self) -> bytes:
         """The attachment's bytes, decoded from its transfer encoding."""
         if self.raw_body is not None:
             return self.raw_body
-        payload = self.part.get_payload(decode=True)
-        return payload if payload is not None else b""
+        return _payload(self.part, self.bodies)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ParsedMessage:
 
 
 def parse_message(raw: bytes, prefer: str = "html") -> ParsedMessage:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg, large = parse_without_large_bodies(raw)
     headers = []
     for name in SHOWN_HEADERS:
         values = msg.get_all(name) or []
@@ -84,12 +85,19 @@ def parse_message(raw: bytes, prefer: str = "html") -> ParsedMessage:
                 extra_texts.append(_text_content(part))
                 continue
         if cid and disposition != "attachment" and part.get_content_maintype() == "image":
-            inline[cid] = (ctype, part.get_payload(decode=True) or b"")
+            inline[cid] = (ctype, _payload(part, large))
             if not filename:
                 continue  # an inline picture of the body, shown there
         name = _safe_filename(filename) or _default_name(ctype, len(attachments) + 1)
-        attachments.append(Attachment(name, ctype, part))
+        attachments.append(Attachment(name, ctype, part, bodies=large))
     return ParsedMessage(headers, subject, text, html, extra_texts, inline, attachments)
+
+
+def _payload(part, bodies: RawBodies | None) -> bytes:
+    if bodies is not None and part in bodies:
+        return bodies.decode(part)
+    payload = part.get_payload(decode=True)
+    return payload if payload is not None else b""
 
 
 def _leaves(part, raw_rfc822, in_alternative=False):
