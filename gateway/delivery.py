@@ -278,6 +278,10 @@ def deliveries_owing_dsns():
     return list(owing.values_list("delivery_id", flat=True).distinct())
 
 
+def _next_hop_name():
+    return next_hop.parse_address(settings.LOCKPOST_NEXT_HOP)[0] if settings.LOCKPOST_NEXT_HOP else ""
+
+
 def _failure(recipient, now):
     code = REPLY_CODE.match(recipient.reply)
     if code and code.group(1) == "5":
@@ -286,7 +290,8 @@ def _failure(recipient, now):
             recipient=recipient.address,
             status=dsn.status_of(int(reply_code), text),
             diagnostic=recipient.reply,
-            remote_mta=next_hop.parse_address(settings.LOCKPOST_NEXT_HOP)[0] if settings.LOCKPOST_NEXT_HOP else "",
+            # Refused by the pipeline itself (never sent: no attempt): no remote MTA said it.
+            remote_mta=_next_hop_name() if recipient.delivery.attempts else "",
             last_attempt=now,
         )
     # Gave up on a temporary failure: "delivery time expired".

@@ -32,6 +32,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gateway import doorbell, pipeline
+from gateway.delivery import deliveries_owing_dsns
 from gateway.models import Delivery, Message, RawMessage, Recipient, TrailEntry
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,7 @@ def sweep(now=None, grace=None):
     now = now or timezone.now()
     grace = settings.LOCKPOST_RING_GRACE if grace is None else grace
     long_ago = now - timedelta(seconds=grace)
-    counts = {"expired": 0, "retry": 0, "lost": 0, "deliveries": 0}
+    counts = {"expired": 0, "retry": 0, "lost": 0, "deliveries": 0, "bounces": 0}
 
     expired = Message.objects.filter(state=State.PROCESSING, lease_until__lte=now)
     counts["expired"] = _ring_each(expired, state=State.RECEIVED)
@@ -383,6 +384,10 @@ def sweep(now=None, grace=None):
     for delivery_id in due.values_list("pk", flat=True):
         doorbell.ring_delivery(delivery_id)
         counts["deliveries"] += 1
+    # Finished deliveries whose bounce the spool could not take at the time.
+    for delivery_id in deliveries_owing_dsns():
+        doorbell.ring_delivery(delivery_id)
+        counts["bounces"] += 1
     if any(counts.values()):
         log.info("sweep: %s", ", ".join(f"{n} {what}" for what, n in counts.items() if n))
     return counts

@@ -195,6 +195,8 @@ def test_mandatory_without_a_certificate_bounces_to_the_sender(world):
     report = bytes(bounce.raw.data)
     assert b"Status: 5.7.1" in report
     assert b"Final-Recipient: rfc822; dave@partner.test" in report
+    assert b"Remote-MTA" not in report  # refused here, not by another MTA
+    assert bounce.listener_profile == "system"
 
 
 def test_mandatory_with_pdf_enabled_leaves_it_to_the_pdf(world):

@@ -190,6 +190,7 @@ def test_a_handler_that_keeps_failing_is_held_for_the_admin(corp, rings, with_ha
         "retry": 0,
         "lost": 0,
         "deliveries": 0,
+        "bounces": 0,
     }
     # ... but by the admin, once the cause is fixed.
     failures["left"] = 0
@@ -272,6 +273,18 @@ def test_sweep_rings_deliveries_that_are_due(corp, rings, settings):
     rings["deliveries"].clear()
     assert worker.sweep(now=now + timedelta(minutes=5))["deliveries"] == 2
     assert sorted(rings["deliveries"]) == [first.pk, third.pk]
+
+
+def test_sweep_rings_finished_deliveries_that_still_owe_a_bounce(corp, rings):
+    message = two_outputs()
+    worker.process(message.pk)
+    rings["deliveries"].clear()
+    first = message.deliveries.order_by("pk").first()
+    # Bounced at the next hop, but the spool failed when the DSN was queued.
+    Delivery.objects.filter(pk=first.pk).update(state=Delivery.State.BOUNCED, attempts=1)
+    Recipient.objects.filter(delivery=first).update(state=Recipient.State.BOUNCED, reply="550 5.1.1 no such user")
+    assert worker.sweep()["bounces"] == 1
+    assert rings["deliveries"] == [first.pk]
 
 
 def slow(ctx):
