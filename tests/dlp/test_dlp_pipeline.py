@@ -148,6 +148,8 @@ def test_card_number_is_quarantined_and_sender_and_manager_told_with_masked_evid
         assert f"/quarantine/{held.pk}/" in body
         assert notice["Subject"] == "Held for review: Order"
     assert "Your message" in text_of(to_sender)
+    # Notices run the system pipeline: delivered as written, never scanned or encrypted.
+    assert set(Message.objects.filter(mail_from="").values_list("listener_profile", flat=True)) == {"system"}
     assert f"The message from {SENDER}" in text_of(to_manager)
     assert "verdict quarantine" in trail_text(message)
     assert MASKED in all_recorded_text(message)
