@@ -166,11 +166,12 @@ class CertificateAdmin(admin.ModelAdmin):
                     form.cleaned_data["common_name"],
                     form.cleaned_data["key_type"],
                     in_token=form.cleaned_data["in_token"],
+                    issued_by=request.user,
                 )
             except Exception as error:  # the CA or token says why; show it, do not 500
                 form.add_error(None, str(error))
             else:
-                self.message_user(request, f"Issued {cert.subject}.")
+                self.message_user(request, " ".join([f"Issued {cert.subject}.", *cert.issue_notes]))
                 return redirect(reverse("admin:ca_certificate_change", args=[cert.pk]))
         context = {**self.admin_site.each_context(request), "form": form, "title": "Issue a certificate"}
         return TemplateResponse(request, "admin/ca/form.html", context)

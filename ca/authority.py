@@ -19,6 +19,7 @@ from gateway.models import MailUser
 from . import hsm
 from .keys import private_key_for
 from .models import Certificate, CertificateAuthority, PrivateKey, Revocation
+from .signals import certificate_issued
 from .store import add_certificate, add_private_key
 
 KEY_TYPES = ("rsa3072", "rsa2048", "p256")
@@ -185,7 +186,7 @@ def _smime_key_usage(public_key):
 
 
 @transaction.atomic
-def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, in_token=False):
+def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, in_token=False, issued_by=None):
     """Issue an S/MIME certificate for `email`, with a key made here (or
     inside the PKCS#11 token). Stored and usable for selection at once."""
     authority = authority or default_authority()
@@ -225,6 +226,10 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, 
     _keep_key(row, key, key_id)
     user, _ = MailUser.objects.get_or_create(email=email)
     row.users.add(user)
+    # Others act on it (the portal offers an external recipient a pickup);
+    # what they did is kept for whoever issued to show.
+    responses = certificate_issued.send(sender=Certificate, certificate=row, issued_by=issued_by)
+    row.issue_notes = [str(answer) for _, answer in responses if answer]
     return row
 
 

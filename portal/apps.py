@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self):
-        from portal import sessions  # noqa: F401 - connects the login signal
+        from portal import pickup, sessions  # noqa: F401 - connect their signals

@@ -18,6 +18,7 @@ from cryptography import x509
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +27,9 @@ from ca import passwords, pkcs12
 from ca.authority import issuing_authority
 from ca.keys import private_key_for
 from ca.sealing import seal, unseal
+from ca.signals import certificate_issued
 from gateway.models import MailUser
+from gateway.policy.store import is_internal_address
 from portal import mail, sms
 from portal.accounts import phone_number
 from portal.models import Pickup, PickupDownload
@@ -74,6 +77,8 @@ def offer(certificate, issued_by_user=None):
     language = mail.language_of(email)
 
     with transaction.atomic():
+        # One live link per certificate: offering again withdraws the last one.
+        Pickup.objects.filter(certificate=certificate, withdrawn=False).update(withdrawn=True)
         pickup = Pickup.objects.create(
             certificate=certificate,
             mail_user=MailUser.objects.get_or_create(email=email)[0],
@@ -171,3 +176,17 @@ def purge_expired():
     hourly (portal.tasks.purge_pickups)."""
     expired = Pickup.objects.filter(expires_at__lte=timezone.now()).exclude(sealed_modern=b"")
     return expired.update(sealed_modern=b"", sealed_legacy=b"")
+
+
+@receiver(certificate_issued)
+def offer_to_external_recipient(sender, certificate, issued_by=None, **kwargs):
+    """Our CA issued a certificate: an external recipient gets a pickup (their
+    key is of no use on the gateway); internal users' keys stay here."""
+    email = certificate.emails.values_list("email", flat=True).first()
+    if not email or is_internal_address(email):
+        return None
+    try:
+        offer(certificate, issued_by_user=issued_by)
+    except PickupError as error:
+        return f"No pickup offered to {email}: {error}."
+    return f"Pickup offered to {email}."

@@ -169,7 +169,12 @@ class AuthorityViewSet(
         form.is_valid(raise_exception=True)
         data = form.validated_data
         cert = authority.issue(
-            data["email"], data["common_name"], data["key_type"], self.get_object(), in_token=data["in_token"]
+            data["email"],
+            data["common_name"],
+            data["key_type"],
+            self.get_object(),
+            in_token=data["in_token"],
+            issued_by=request.user,
         )
         return Response(s.CertificateSerializer(cert).data, status=status.HTTP_201_CREATED)
 

@@ -31,9 +31,10 @@ def password_in(body):
 @pytest.fixture
 def offered(root, sms_dir, django_capture_on_commit_callbacks):
     with_phone(ADDRESS)
-    certificate = authority.issue(ADDRESS, key_type="p256")
     with django_capture_on_commit_callbacks(execute=True):
-        offered = pickup.offer(certificate)
+        # Issuing for an external recipient offers the pickup by itself.
+        certificate = authority.issue(ADDRESS, key_type="p256")
+    offered = Pickup.objects.get(certificate=certificate)
     path = link_in(mails_to(ADDRESS)[-1], "/portal/pickup/")
     return offered, path, password_in(last_sms(sms_dir)["body"])
 
@@ -152,3 +153,32 @@ def test_expired_pickups_lose_their_files(offered):
     row = Pickup.objects.get()
     assert bytes(row.sealed_modern) == b""
     assert bytes(row.sealed_legacy) == b""
+
+
+def test_issuing_for_an_external_recipient_offers_the_pickup_at_once(root, sms_dir, django_capture_on_commit_callbacks):
+    with_phone("erin@partner.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        certificate = authority.issue("erin@partner.example", key_type="p256")
+    assert certificate.issue_notes == ["Pickup offered to erin@partner.example."]
+    assert Pickup.objects.get().certificate == certificate
+    assert link_in(mails_to("erin@partner.example")[-1], "/portal/pickup/")
+    assert last_sms(sms_dir)["to"] == "+31612345678"
+
+
+def test_internal_users_keep_their_keys_on_the_gateway(root, sms_dir):
+    from gateway.models import Domain
+
+    Domain.objects.create(name="corp.example", internal=True)
+    certificate = authority.issue("ann@corp.example", key_type="p256")
+    assert certificate.issue_notes == []
+    assert not Pickup.objects.exists()
+
+
+def test_offering_again_withdraws_the_earlier_link(offered, sms_dir, django_capture_on_commit_callbacks):
+    first, first_path, _ = offered
+    with django_capture_on_commit_callbacks(execute=True):
+        second = pickup.offer(first.certificate)
+    first.refresh_from_db()
+    assert first.withdrawn
+    assert not second.withdrawn
+    assert Client().get(first_path).status_code == 404

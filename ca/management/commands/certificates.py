@@ -85,6 +85,8 @@ class Command(BaseCommand):
     def do_issue(self, address, name, key_type, in_token, **_):
         cert = authority.issue(address, name, key_type, in_token=in_token)
         self.stdout.write(f"issued {cert.subject} ({cert.sha256}), valid until {cert.not_after:%Y-%m-%d}")
+        for note in cert.issue_notes:
+            self.stdout.write(note)
 
     def do_revoke(self, sha256, reason, **_):
         cert = Certificate.objects.filter(sha256=sha256.lower().replace(":", "")).first()
