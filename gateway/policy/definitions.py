@@ -133,6 +133,27 @@ DEFINITIONS = {
         SettingDefinition(
             "pdf_cover_html", "", "This level's own cover message (HTML), as a Django template; empty: the built-in."
         ),
+        SettingDefinition(
+            "pdf_reply_limit", 5, "How many replies one PDF reply link may send (portal /reply/).", kind=int
+        ),
+        # --- the portal's secure inbox (gateway.handlers.portal_inbox, portal.services) ---
+        SettingDefinition(
+            "secure_delivery",
+            "pdf",
+            "How external recipients without a certificate get protected mail: pdf (an encrypted PDF, "
+            "where PDF is enabled), or portal (kept in the portal's secure inbox; they get a link). "
+            "Set on the recipient's domain or user, or on the sender's side.",
+            choices=("pdf", "portal"),
+        ),
+        SettingDefinition(
+            "portal_retention_days", 30, "Secure inbox messages are deleted after this many days.", kind=int
+        ),
+        SettingDefinition(
+            "portal_read_receipt",
+            False,
+            "Tell the sender when the recipient first opens a secure inbox message.",
+            kind=bool,
+        ),
         # --- S/MIME (gateway.handlers.smime_decide / smime_outgoing / smime_incoming) ---
         # Defaults are what every peer reads (see the interop notes): RSA
         # PKCS#1 v1.5 key transport, SHA-256, detached PKCS#1 v1.5 signatures.
