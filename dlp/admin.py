@@ -12,7 +12,6 @@ from django.utils.html import format_html, format_html_join
 from dlp import services
 from dlp.models import Exemption, QuarantinedMessage, QuarantineEvent, Rule
 from gateway.models import RawMessage
-from gateway.raw_download import can_download_raw
 
 
 class LevelFilter(admin.SimpleListFilter):
@@ -164,7 +163,7 @@ class QuarantinedMessageAdmin(admin.ModelAdmin):
 
     def download_view(self, request, pk):
         # Raw bytes need the same permission as the spool's raw download.
-        if not can_download_raw(request.user):
+        if not request.user.has_perm("gateway.view_rawmessage"):  # the raw bytes' own permission
             raise Http404
         row = get_object_or_404(QuarantinedMessage, pk=pk)
         try:

@@ -1,15 +1,14 @@
 """DLP notifications: to the sender and to the DLP managers of the sender's
 domain, naming the rules hit with masked evidence and, for held mail, a link
-to its page in the portal. Queued through the spool (gateway.spool.store_notice:
-the system pipeline, delivered as written, never scanned as a user's mail)
-with a null envelope sender, so they are never bounced."""
+to its page in the portal. The caller passes `queue` (the gateway's
+spool.store_notice: the system pipeline, delivered as written, never scanned
+as a user's mail); they go with a null envelope sender, so they never bounce."""
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
 from dlp.models import Notice
-from gateway import spool
 
 LANGUAGES = ("en", "nl", "de")
 
@@ -26,7 +25,7 @@ def render(language, audience, **context):
     return subject.strip(), body.lstrip("\n")
 
 
-def notify(message, action, verdict, *, managers, language="en", recipients=(), quarantined=None, reason=""):
+def notify(message, action, verdict, *, queue, managers, language="en", recipients=(), quarantined=None, reason=""):
     """Queue the notices for this message's verdict, once per message (a
     message processed again after a crash finds its Notice row). Returns the
     queue ids queued now ([] when they were queued before)."""
@@ -47,10 +46,10 @@ def notify(message, action, verdict, *, managers, language="en", recipients=(), 
             notice = Notice.objects.create(message=message, action=action)
             if message.mail_from:
                 subject, text = render(language, "sender", **context)
-                queued.append(spool.store_notice(message.mail_from, subject, text, envelope_sender=""))
+                queued.append(queue(message.mail_from, subject, text, envelope_sender=""))
             if managers:
                 subject, text = render(language, "manager", **context)
-                queued.append(spool.store_notice(managers, subject, text, envelope_sender=""))
+                queued.append(queue(managers, subject, text, envelope_sender=""))
             notice.queue_ids = [m.queue_id for m in queued]
             notice.save(update_fields=["queue_ids"])
     except IntegrityError:

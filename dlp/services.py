@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dlp import inherit
 from dlp.models import Exemption, QuarantinedMessage, QuarantineEvent, Rule
+from dlp.signals import quarantine_released
 from gateway.models import Domain, MailUser, Message, RawMessage, Recipient, Setting
 from gateway.policy.store import effective_settings
 
@@ -137,11 +138,9 @@ def _decide(quarantined, by, status):
 def release(quarantined, by):
     """Let the message go on through the pipeline after DLP: dlp_scan sees
     the row released and does not scan again. Raises NotHeld when it is not held."""
-    from gateway.worker import requeue
-
     row = _decide(quarantined, by, Status.RELEASED)
     record(row, by, What.RELEASED)
-    requeue(row.message_id, by=f"{by} (released from the DLP quarantine)")
+    quarantine_released.send(sender=QuarantinedMessage, message_id=row.message_id, by=by)
     log.info("quarantine %s: released by %s", row.pk, by)
     return row
 
@@ -158,9 +157,9 @@ def delete(quarantined, by, status=Status.DELETED):
             state=Recipient.State.BOUNCED, reply=reply, dsn_sent=True
         )
         RawMessage.objects.filter(pk=message.pk).delete()
-        from gateway.delivery import message_state
-
-        message.state = message_state(message.recipients.values_list("state", flat=True)) or Message.State.BOUNCED
+        # Held mail went nowhere, unless recipients outside the hold had it already.
+        delivered = message.recipients.filter(state=Recipient.State.DELIVERED).exists()
+        message.state = Message.State.PARTLY_DELIVERED if delivered else Message.State.BOUNCED
         message.lease_until = None
         message.save(update_fields=["state", "lease_until", "updated_at"])
     log.info("quarantine %s: %s by %s", row.pk, status, by)
@@ -169,9 +168,7 @@ def delete(quarantined, by, status=Status.DELETED):
 
 def download(quarantined, by):
     """The original bytes (recorded as downloaded). RawMessage.DoesNotExist once deleted."""
-    from gateway.spool_raw import load_raw
-
-    data = load_raw(quarantined.message_id)
+    data = RawMessage.objects.values_list("data", flat=True).get(pk=quarantined.message_id)
     record(quarantined, by, What.DOWNLOADED)
     return bytes(data)
 

@@ -22,6 +22,7 @@ from dlp import services
 from dlp.models import QuarantinedMessage
 from dlp.notices import notify
 from dlp.scan import scan_message
+from gateway import spool
 from gateway.models import Message
 from gateway.pipeline import HoldMessage
 from gateway.policy.definitions import DEFINITIONS
@@ -114,7 +115,7 @@ def apply(ctx, action, found, outgoing, reason=""):
         for rcpt in outgoing:
             rcpt.treatment, rcpt.refusal = "refused", REFUSAL.format(rules)
         ctx.note("dlp", f"blocked: {', '.join(addresses)} refused (5.7.1); the sender gets a DSN")
-    queued = notify(message, action, found, recipients=addresses, reason=reason, **told)
+    queued = notify(message, action, found, queue=spool.store_notice, recipients=addresses, reason=reason, **told)
     if queued:
         ctx.note("dlp", f"notified the sender and {len(told['managers'])} DLP manager(s)", notices=queued)
 
@@ -122,7 +123,11 @@ def apply(ctx, action, found, outgoing, reason=""):
 def quarantine(ctx, message, found, told, reason=""):
     with transaction.atomic():  # the row and its notices, or neither
         row, created = services.hold(message, found)
-        queued = notify(message, "quarantine", found, quarantined=row, reason=reason, **told) if created else []
+        queued = (
+            notify(message, "quarantine", found, queue=spool.store_notice, quarantined=row, reason=reason, **told)
+            if created
+            else []
+        )
     if created:
         ctx.note("dlp", f"quarantined (#{row.pk}); notified the sender and {len(told['managers'])} DLP manager(s)",
                  quarantine=row.pk, notices=queued)  # fmt: skip
