@@ -9,6 +9,7 @@ Trust roots are always passed in: the system trust store is never consulted.
 import asyncio
 import concurrent.futures
 import datetime
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -132,10 +133,22 @@ def validate_path(cert: x509.Certificate, **kwargs) -> PathResult:
     return result
 
 
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    # One event loop per thread, kept: asyncio.run makes and tears down a loop
+    # each call, which cost as much as the validation itself (about 1 ms).
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
+
+
 def _validate_now(cert: x509.Certificate, **kwargs) -> PathResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(avalidate_path(cert, **kwargs))
+        return _thread_loop().run_until_complete(avalidate_path(cert, **kwargs))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, avalidate_path(cert, **kwargs)).result()
