@@ -89,6 +89,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOCKPOST_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("LOCKPOST_LOGIN_COOLOFF_HOURS", "0.5"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
@@ -245,6 +246,23 @@ LOCKPOST_PICKUP_MAX_AGE = int(os.environ.get("LOCKPOST_PICKUP_MAX_AGE", str(14 *
 LOCKPOST_SMS_CODE_MAX_AGE = int(os.environ.get("LOCKPOST_SMS_CODE_MAX_AGE", "600"))
 LOCKPOST_CODE_ATTEMPTS = int(os.environ.get("LOCKPOST_CODE_ATTEMPTS", "5"))
 LOCKPOST_CODE_WINDOW = int(os.environ.get("LOCKPOST_CODE_WINDOW", "900"))
+# Mail written in the portal (PDF replies, secure inbox): messages per
+# external author per hour, and the attachments' total size.
+LOCKPOST_REPLY_RATE = int(os.environ.get("LOCKPOST_REPLY_RATE", "20"))
+LOCKPOST_REPLY_MAX_BYTES = int(os.environ.get("LOCKPOST_REPLY_MAX_BYTES", str(10 * 1024 * 1024)))
+
+# Live pages (Channels): Redis when several processes serve the portal,
+# in-memory otherwise (one process, as `make run`).
+LOCKPOST_CHANNELS_REDIS_URL = os.environ.get("LOCKPOST_CHANNELS_REDIS_URL") or os.environ.get("LOCKPOST_REDIS_URL", "")
+if LOCKPOST_CHANNELS_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [LOCKPOST_CHANNELS_REDIS_URL], "prefix": "lockpost"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # SMS for PDF passwords (portal.sms). The file backend writes each SMS as a
 # JSON file into LOCKPOST_SMS_FILE_PATH: what `make run` and tests use.
@@ -350,6 +368,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-ocsp": {"task": "ca.tasks.refresh_ocsp", "schedule": 3600.0},
     "expire-quarantine": {"task": "dlp.tasks.expire_quarantine", "schedule": 3600.0},
     "purge-pickups": {"task": "portal.tasks.purge_pickups", "schedule": 3600.0},
+    "purge-inbox": {"task": "portal.tasks.purge_inbox", "schedule": 3600.0},
 }
 
 LOGGING = {
@@ -358,4 +377,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOCKPOST_LOG_LEVEL", "INFO")},
+    # Libraries that narrate every step at INFO: their warnings still show.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("axes", "pikepdf", "weasyprint", "fontTools", "mail.log", "celery.redirected")
+    },
 }
