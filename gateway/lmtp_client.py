@@ -76,6 +76,9 @@ class LMTPClient:
 
     def connect(self):
         self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        # Commands and the message go out in small writes; without NODELAY the
+        # last one waits for the server's delayed ACK (about 40 ms a message).
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._file = self._sock.makefile("rb")
         greeting = self.read_reply()
         if greeting.code != 220:
