@@ -287,11 +287,14 @@ LOCKPOST_PIPELINE = [
     # After smime_incoming, so outgoing mail it decrypted (decrypt_outgoing) is scanned in clear.
     "gateway.handlers.dlp_scan.dlp_scan",
     "gateway.handlers.smime_decide.decide_smime",
+    # Before PDF: recipients whose mail is kept in the portal's secure inbox.
+    "gateway.handlers.portal_inbox.decide_portal",
     "gateway.handlers.pdf_decide.decide_pdf",
     "gateway.handlers.dlp_enforce.dlp_enforce",
     "gateway.handlers.group.group_recipients",
     "gateway.handlers.smime_outgoing.smime_outgoing",
     "gateway.handlers.pdf_encrypt.encrypt_pdf_groups",
+    "gateway.handlers.portal_inbox.deliver_to_portal",
     "gateway.handlers.trace_header.add_trace_header",
 ]
 if os.environ.get("LOCKPOST_PIPELINE", "").strip():

@@ -9,5 +9,8 @@ urlpatterns = [
     path("api/dlp/", include("dlp.api.urls")),
     path("api/", include("gateway.api.urls")),
     path("ca/", include("ca.urls")),
+    path("api/portal/", include("portal.api.urls")),
     path("portal/", include("portal.urls")),
+    # Where links in mail point: /reply/<token>/ (PDF) and /quarantine/<id>/ (DLP notices).
+    path("", include("portal.site_urls")),
 ]

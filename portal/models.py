@@ -155,3 +155,61 @@ class PickupDownload(models.Model):
 
     def __str__(self):
         return f"{self.form} download of {self.pickup_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SentReply(models.Model):
+    """A message written in the portal (a reply from a PDF link, or from the
+    secure inbox), recorded when injected into the spool. Counting these
+    enforces a reply link's limit and the per-recipient rate."""
+
+    class Via(models.TextChoices):
+        PDF = "pdf", "PDF reply link"
+        INBOX = "inbox", "secure inbox"
+
+    author = models.CharField(max_length=320, db_index=True, help_text="The external recipient who wrote.")
+    to = models.CharField(max_length=320)
+    via = models.CharField(max_length=8, choices=Via.choices)
+    # The message answered (its queue id); empty for a new message from the inbox.
+    in_reply_to_queue_id = models.CharField(max_length=64, blank=True, db_index=True)
+    queue_id = models.CharField(max_length=64, help_text="The reply's own queue id in the spool.")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.via} reply from {self.author} to {self.to} ({self.at:%Y-%m-%d %H:%M})"
+
+
+class InboxMessage(models.Model):
+    """A message kept in the portal for an external recipient instead of
+    being mailed (setting secure_delivery = portal). The whole message is
+    sealed under the master key; only what the list shows is in clear."""
+
+    recipient = models.ForeignKey(MailUser, on_delete=models.CASCADE, related_name="inbox_messages")
+    queue_id = models.CharField(max_length=64, help_text="The spooled message it came from.")
+    sender = models.CharField(max_length=320, db_index=True)
+    subject = models.CharField(max_length=998, blank=True)
+    message_id = models.CharField(max_length=998, blank=True, help_text="Its Message-ID header, for replies.")
+    sealed = models.BinaryField(editable=False)
+    size = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_receipt = models.BooleanField(default=False, help_text="Tell the sender at the first reading.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=320, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            # One copy per message and recipient: a pipeline run again after a crash stores nothing twice.
+            models.UniqueConstraint(fields=["queue_id", "recipient"], name="portal_inbox_once_per_recipient"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject or '(no subject)'} for {self.recipient} from {self.sender}"
+
+    @property
+    def available(self):
+        return self.revoked_at is None and self.expires_at > timezone.now()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import inbox_views, views
 
 app_name = "portal"
 
@@ -16,4 +16,11 @@ urlpatterns = [
     path("activate/<str:token>/code/", views.activate_code, name="activate-code"),
     path("pickup/<str:token>/", views.pickup_page, name="pickup"),
     path("pickup/<int:pk>/download/<str:form>/", views.pickup_download, name="pickup-download"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/write/", inbox_views.write, name="inbox-write"),
+    path("inbox/sent/", inbox_views.sent, name="inbox-sent"),
+    path("inbox/sent/<int:pk>/revoke/", inbox_views.revoke, name="inbox-revoke"),
+    path("inbox/<int:pk>/", inbox_views.message, name="inbox-message"),
+    path("inbox/<int:pk>/body/", inbox_views.body, name="inbox-body"),
+    path("inbox/<int:pk>/attachments/<int:index>/", inbox_views.attachment, name="inbox-attachment"),
 ]
