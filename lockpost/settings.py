@@ -378,7 +378,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Tokens in the paths of links from mail never reach a log line (portal.logfilter).
+    "filters": {"redact_tokens": {"()": "portal.logfilter.RedactTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOCKPOST_LOG_LEVEL", "INFO")},
     # Libraries that narrate every step at INFO: their warnings still show.
     "loggers": {
