@@ -52,10 +52,13 @@ def test_the_page_names_the_message_answered_under_a_strict_csp(client):
     page = client.get(link(message))
     assert page.status_code == 200
     assert "Contract draft" in page.text
-    assert ALICE in page.text and "Your reply goes to" in page.text
+    assert ALICE in page.text
+    assert "Your reply goes to" in page.text
     assert "csrfmiddlewaretoken" in page.text
     csp = page["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
 
 
 def test_the_reply_reaches_the_original_sender_only_through_the_pipeline(client, settings, smtp_sink):
@@ -71,7 +74,8 @@ def test_the_reply_reaches_the_original_sender_only_through_the_pipeline(client,
             "attachments": [SimpleUploadedFile("signed.pdf", b"%PDF-1.4 signed", content_type="application/pdf")],
         },
     )
-    assert sent.status_code == 200 and "Reply sent" in sent.text
+    assert sent.status_code == 200
+    assert "Reply sent" in sent.text
 
     [reply] = replies()
     assert list(reply.recipients.values_list("address", flat=True)) == [ALICE]
@@ -80,14 +84,18 @@ def test_the_reply_reaches_the_original_sender_only_through_the_pipeline(client,
         delivery.deliver(row.pk)
 
     [mail] = smtp_sink.wait_for(1, timeout=10)
-    assert mail.mail_from == BOB and mail.rcpt_tos == [ALICE]
+    assert mail.mail_from == BOB
+    assert mail.rcpt_tos == [ALICE]
     parsed = email.message_from_bytes(mail.data, policy=email.policy.default)
-    assert parsed["From"] == BOB and parsed["To"] == ALICE
+    assert parsed["From"] == BOB
+    assert parsed["To"] == ALICE
     assert parsed["Subject"] == "Re: Contract draft"
-    assert parsed["In-Reply-To"] == message_id and message_id in parsed["References"]
+    assert parsed["In-Reply-To"] == message_id
+    assert message_id in parsed["References"]
     assert parsed.get_body(("plain",)).get_content().strip() == "Signed, see attached."
     [attachment] = list(parsed.iter_attachments())
-    assert attachment.get_filename() == "signed.pdf" and attachment.get_content() == b"%PDF-1.4 signed"
+    assert attachment.get_filename() == "signed.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 signed"
     assert MALLORY.encode() not in mail.data
     time.sleep(0.2)
     assert len(smtp_sink.received) == 1
@@ -101,7 +109,8 @@ def test_a_tampered_token_is_refused(client):
     for i in (5, len(token) - 3):
         bad = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
         page = client.get(f"/reply/{bad}/")
-        assert page.status_code == 404 and "This link does not work" in page.text
+        assert page.status_code == 404
+        assert "This link does not work" in page.text
     assert client.post(f"/reply/{token[:-2]}/", {"text": "hi"}).status_code == 404
     assert replies() == []
 
@@ -129,7 +138,8 @@ def test_the_link_is_used_up_after_its_limit(client):
     assert "1 more reply" in client.get(url).text
     assert client.post(url, {"text": "two"}).status_code == 200
     replayed = client.post(url, {"text": "three"})
-    assert replayed.status_code == 410 and "No more replies" in replayed.text
+    assert replayed.status_code == 410
+    assert "No more replies" in replayed.text
     assert len(replies()) == 2
     assert SentReply.objects.filter(author=BOB, via="pdf").count() == 2
 
@@ -140,7 +150,8 @@ def test_the_authors_rate_is_limited(client, settings):
     assert client.post(urls[0], {"text": "a"}).status_code == 200
     assert client.post(urls[1], {"text": "b"}).status_code == 200
     refused = client.post(urls[2], {"text": "c"})
-    assert refused.status_code == 429 and "too many messages" in refused.text
+    assert refused.status_code == 429
+    assert "too many messages" in refused.text
     assert len(replies()) == 2
 
 
@@ -148,7 +159,8 @@ def test_attachments_over_the_size_limit_are_refused(client, settings):
     settings.LOCKPOST_REPLY_MAX_BYTES = 1024
     message, _ = original()
     page = client.post(link(message), {"text": "big", "attachments": [SimpleUploadedFile("big.bin", b"x" * 2048)]})
-    assert page.status_code == 200 and "too large" in page.text
+    assert page.status_code == 200
+    assert "too large" in page.text
     assert replies() == []
 
 
@@ -172,4 +184,5 @@ def test_the_token_never_reaches_a_log_line(client, settings, capsys):
     logging.getLogger("portal").info("reply page %s", url)
     err = capsys.readouterr().err
     assert "/reply/…/" in err
-    assert token not in err and token[:20] not in err
+    assert token not in err
+    assert token[:20] not in err
