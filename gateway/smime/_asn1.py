@@ -52,22 +52,24 @@ def content_type_of(der: bytes) -> str:
 # Each function's output equals asn1crypto's for the same value (tested).
 
 
-def der_tlv(tag: int, content: bytes) -> bytes:
-    """One DER element: a single-byte tag, the definite length, the content."""
-    n = len(content)
+def der_tlv(tag: int, *content: bytes) -> bytes:
+    """One DER element: a single-byte tag, the definite length, the content (given in pieces)."""
+    n = sum(map(len, content))
     if n < 0x80:
-        return bytes((tag, n)) + content
-    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return b"".join((bytes((tag, 0x80 | len(length))), length, content))  # one copy of a large content
+        header = bytes((tag, n))
+    else:
+        length = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        header = bytes((tag, 0x80 | len(length))) + length
+    return b"".join((header, *content))  # one copy of the content, however many pieces
 
 
 def der_sequence(*parts: bytes) -> bytes:
-    return der_tlv(0x30, b"".join(parts))
+    return der_tlv(0x30, *parts)
 
 
 def der_set_of(parts) -> bytes:
     """SET OF: DER orders the encoded elements (X.690 11.6), as asn1crypto does."""
-    return der_tlv(0x31, b"".join(sorted(parts)))
+    return der_tlv(0x31, *sorted(parts))
 
 
 def der_octet_string(data: bytes) -> bytes:

@@ -15,11 +15,11 @@ from cryptography import x509
 from . import _hazmat, recipients
 from ._asn1 import (
     der_explicit,
-    der_implicit,
     der_octet_string,
     der_sequence,
     der_set_of,
     der_small_int,
+    der_tlv,
     guarded,
     load_content_info,
 )
@@ -97,7 +97,7 @@ def _encrypted_content_info(cipher: ContentCipher, parameters: bytes, ciphertext
     return der_sequence(
         _oid("data"),
         der_sequence(_cipher_oid(cipher), parameters),
-        der_implicit(0, der_octet_string(ciphertext), constructed=False),
+        der_tlv(0x80, ciphertext),  # [0] IMPLICIT OCTET STRING, written directly (one copy of it)
     )
 
 

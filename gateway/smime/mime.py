@@ -124,7 +124,10 @@ def inner_entity(message: bytes) -> tuple[bytes, bytes]:
 
 def wrap_base64(data: bytes) -> bytes:
     encoded = base64.b64encode(data)
-    return b"".join(encoded[i : i + 76] + CRLF for i in range(0, len(encoded), 76))
+    if not encoded:
+        return b""
+    # One join over the slices (no per-line concatenation): 76 characters a line, each line ending in CRLF.
+    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + CRLF
 
 
 def _boundary(avoid: bytes) -> str:

@@ -33,6 +33,8 @@ def test_lengths_match_asn1crypto(size):
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     assert der_octet_string(data) == core.OctetString(data).dump()
     assert der_tlv(0x04, data) == core.OctetString(data).dump()
+    half = len(data) // 2
+    assert der_tlv(0x04, data[:half], b"", data[half:]) == core.OctetString(data).dump()
 
 
 def test_constructors_match_asn1crypto():

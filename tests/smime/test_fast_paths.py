@@ -99,3 +99,11 @@ def test_params_as_email_reads_them(head):
         if isinstance(value, tuple):
             value = email.utils.collapse_rfc2231_value(value)
         assert entity.param(name) == value, name
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 113, 114, 115, 10_000, 100_003])
+def test_wrap_base64_lines(size):
+    data = random.Random(size).randbytes(size)
+    encoded = base64.b64encode(data)
+    expected = b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    assert wrap_base64(data) == expected
