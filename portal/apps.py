@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self):
-        from portal import pickup, sessions  # noqa: F401 - connect their signals
+        from portal import live, pickup, sessions  # noqa: F401 - connect their signals
