@@ -101,7 +101,8 @@ def asgi_server():
     """uvicorn serving the ASGI app (websockets too) against the test database."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("postgresql"):
-        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
     else:
         url = f"sqlite:///{db['NAME']}"
     port = free_port()
