@@ -56,6 +56,12 @@ def encrypt_message(
 ) -> bytes:
     """Encrypt a message to every certificate (include the sender's to let them read their copy)."""
     outer, entity = mime.inner_entity(message)
+    return _encrypt_entity(outer, entity, certificates, cipher=cipher, key_transport=key_transport)
+
+
+def _encrypt_entity(
+    outer: bytes, entity: bytes, certificates, *, cipher=DEFAULT_CIPHER, key_transport=DEFAULT_KEY_TRANSPORT
+):
     der = envelope.encrypt(entity, certificates, cipher=cipher, key_transport=key_transport)
     smime_type = "authEnveloped-data" if ContentCipher(cipher).authenticated else "enveloped-data"
     return mime.pkcs7_mime(outer, der, smime_type)
@@ -66,7 +72,23 @@ def sign_and_encrypt_message(
 ) -> bytes:
     """Sign, then encrypt the signed message (RFC 8551 3.7): what clients call signed and encrypted."""
     sign_opts = {k: options.pop(k) for k in ("detached", "digest", "scheme", "signing_time") if k in options}
-    return encrypt_message(sign_message(message, identity, **sign_opts), certificates, **options)
+    if not sign_opts.get("detached", True):
+        return encrypt_message(sign_message(message, identity, **sign_opts), certificates, **options)
+    outer, entity = mime.inner_entity(message)
+    if not _one_header_block(outer):
+        return encrypt_message(sign_message(message, identity, **sign_opts), certificates, **options)
+    # Splitting the signed message again would give back exactly these outer fields and the
+    # multipart/signed entity: encrypt that entity straight away (saves a pass over a large body).
+    digest = sign_opts.get("digest", DEFAULT_DIGEST)
+    der = signed.sign(entity, identity, **sign_opts)
+    signed_entity = mime.multipart_signed_entity(entity, der, MICALG[Digest(digest).value])
+    return _encrypt_entity(outer, signed_entity, certificates, **options)
+
+
+def _one_header_block(outer: bytes) -> bool:
+    # Canonical outer fields hold a blank line only when the original had a stray CR in
+    # its header (CR CR LF); split again, such a message would divide differently.
+    return not outer.startswith(mime.CRLF) and b"\n\r\n" not in outer
 
 
 # ---------------------------------------------------------------- reading

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .errors import MalformedMessage
 
 CRLF = b"\r\n"
+MIME_VERSION = b"MIME-Version: 1.0\r\n"
 
 
 def canonicalize(data: bytes) -> bytes:
@@ -152,31 +153,37 @@ def pkcs7_mime(outer: bytes, der: bytes, smime_type: str) -> bytes:
 
 def multipart_signed(outer: bytes, entity: bytes, signature_der: bytes, micalg: str) -> bytes:
     """A whole multipart/signed message (RFC 8551 3.5) around the exact signed ``entity``."""
+    # One join: a chain of ``+`` would copy a large entity once per piece.
+    return b"".join([outer, MIME_VERSION, *_multipart_signed_pieces(entity, signature_der, micalg)])
+
+
+def multipart_signed_entity(entity: bytes, signature_der: bytes, micalg: str) -> bytes:
+    """The multipart/signed entity alone: what ``inner_entity`` takes out of ``multipart_signed``'s
+    message, ready to encrypt without splitting that message again."""
+    return b"".join(_multipart_signed_pieces(entity, signature_der, micalg))
+
+
+def _multipart_signed_pieces(entity: bytes, signature_der: bytes, micalg: str) -> list[bytes]:
     boundary = _boundary(entity)
     b = boundary.encode()
-    # One join: a chain of ``+`` would copy a large entity once per piece.
-    return b"".join(
-        [
-            outer,
-            b"MIME-Version: 1.0\r\n",
-            b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n',
-            f' micalg={micalg}; boundary="{boundary}"\r\n'.encode(),
-            CRLF,
-            b"This is an S/MIME signed message\r\n\r\n",
-            b"--" + b + CRLF,
-            entity,
-            CRLF,
-            b"--" + b + CRLF,
-            b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n',
-            b"Content-Transfer-Encoding: base64\r\n",
-            b'Content-Disposition: attachment; filename="smime.p7s"\r\n',
-            b"Content-Description: S/MIME Cryptographic Signature\r\n",
-            CRLF,
-            wrap_base64(signature_der),
-            CRLF,
-            b"--" + b + b"--\r\n",
-        ]
-    )
+    return [
+        b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n',
+        f' micalg={micalg}; boundary="{boundary}"\r\n'.encode(),
+        CRLF,
+        b"This is an S/MIME signed message\r\n\r\n",
+        b"--" + b + CRLF,
+        entity,
+        CRLF,
+        b"--" + b + CRLF,
+        b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n',
+        b"Content-Transfer-Encoding: base64\r\n",
+        b'Content-Disposition: attachment; filename="smime.p7s"\r\n',
+        b"Content-Description: S/MIME Cryptographic Signature\r\n",
+        CRLF,
+        wrap_base64(signature_der),
+        CRLF,
+        b"--" + b + b"--\r\n",
+    ]
 
 
 @dataclass(frozen=True)
@@ -245,4 +252,4 @@ def _delimiters(body: bytes, boundary: bytes) -> list[re.Match]:
 
 def join(outer: bytes, inner_entity: bytes) -> bytes:
     """Outer header fields plus an inner entity: the message a reader sees after unwrapping."""
-    return outer + b"MIME-Version: 1.0\r\n" + inner_entity
+    return b"".join([outer, MIME_VERSION, inner_entity])
