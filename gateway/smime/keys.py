@@ -73,8 +73,14 @@ def load_certificate(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+@functools.lru_cache(maxsize=1024)
 def subject_key_identifier(cert: x509.Certificate) -> bytes | None:
-    return facts(cert).ski
+    # Apart from ``facts``: a certificate with a damaged extension raises here, and
+    # only where a SubjectKeyIdentifier is asked for (as before the cache).
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,6 @@ class CertFacts:
     der: bytes
     issuer: bytes  # DER Name, as in the certificate
     serial: int
-    issuer_and_serial: bytes  # DER IssuerAndSerialNumber, as asn1crypto encodes it
-    ski: bytes | None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -97,12 +101,14 @@ def facts(cert: x509.Certificate) -> CertFacts:
     # Keyed by the certificate: cryptography hashes and compares it by its DER.
     der = cert.public_bytes(Encoding.DER)
     a = asn1_x509.Certificate.load(der)
-    try:
-        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        ski = None
-    ias = cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number})
-    return CertFacts(der=der, issuer=a.issuer.dump(), serial=a.serial_number, issuer_and_serial=ias.dump(), ski=ski)
+    return CertFacts(der=der, issuer=a.issuer.dump(), serial=a.serial_number)
+
+
+@functools.lru_cache(maxsize=1024)
+def issuer_and_serial(cert: x509.Certificate) -> bytes:
+    """DER IssuerAndSerialNumber naming ``cert``, as asn1crypto encodes it (for what we write)."""
+    a = asn1_x509.Certificate.load(facts(cert).der)
+    return cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number}).dump()
 
 
 def matches_issuer_and_serial(ias: cms.IssuerAndSerialNumber, cert: x509.Certificate) -> bool:

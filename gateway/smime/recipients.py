@@ -16,7 +16,7 @@ from . import _hazmat
 from ._asn1 import der_octet_string, der_sequence, der_small_int
 from .algorithms import KeyTransport, hash_for
 from .errors import DecryptionFailed, MalformedCms, UnsupportedAlgorithm
-from .keys import Identity, facts, matches_issuer_and_serial, subject_key_identifier
+from .keys import Identity, issuer_and_serial, matches_issuer_and_serial, subject_key_identifier
 
 # RFC 5753 / SEC 1 key-agreement schemes: OID -> KDF hash. The cofactor
 # variants are the same computation on the prime curves in use (cofactor 1).
@@ -50,7 +50,7 @@ class _EccCmsSharedInfo(core.Sequence):
 
 
 def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
-    return cms.IssuerAndSerialNumber.load(facts(cert).issuer_and_serial)
+    return cms.IssuerAndSerialNumber.load(issuer_and_serial(cert))
 
 
 def _oaep_sha256() -> padding.OAEP:
@@ -90,7 +90,7 @@ def key_transport(cert: x509.Certificate, cek: bytes, scheme: KeyTransport) -> b
     # KeyTransRecipientInfo v0 (RecipientInfo's untagged choice): rid, algorithm, encrypted key.
     return der_sequence(
         der_small_int(0),
-        facts(cert).issuer_and_serial,
+        issuer_and_serial(cert),
         _key_transport_algorithm(scheme),
         der_octet_string(public.encrypt(cek, pad)),
     )

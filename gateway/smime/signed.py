@@ -30,7 +30,15 @@ from ._asn1 import (
 )
 from .algorithms import DEFAULT_DIGEST, Digest, SignatureScheme, hash_for
 from .errors import MalformedCms, SignatureInvalid, SignerNotTrusted, UnsupportedAlgorithm
-from .keys import Identity, facts, load_certificate, matches_issuer_and_serial, subject_key_identifier, to_asn1
+from .keys import (
+    Identity,
+    facts,
+    issuer_and_serial,
+    load_certificate,
+    matches_issuer_and_serial,
+    subject_key_identifier,
+    to_asn1,
+)
 
 # What we tell correspondents we can read, strongest first (RFC 8551 2.5.2).
 SMIME_CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc", "tripledes_3key")
@@ -150,7 +158,7 @@ def sign(
     to_sign = _signed_attributes(content, identity, digest, when)
     signer = der_sequence(
         der_small_int(1),  # v1: the signer named by issuer and serial number
-        facts(identity.certificate).issuer_and_serial,
+        issuer_and_serial(identity.certificate),
         _digest_algorithm(digest),
         der_implicit(0, to_sign, constructed=True),
         _signature_algorithm(_is_ec(identity), digest, scheme),
