@@ -69,7 +69,7 @@ def claim(delivery_id, now):
 
 def _send(delivery, recipients):
     """Returns ({address: Reply}, a description of where it went)."""
-    content = _content(delivery)
+    content = output_bytes(delivery)
     addresses = [recipient.address for recipient in recipients]
     # A listener profile may send its output elsewhere (the scanner flows).
     target = settings.LOCKPOST_PROFILE_NEXT_HOPS.get(delivery.message.listener_profile) or settings.LOCKPOST_NEXT_HOP
@@ -99,13 +99,15 @@ def _send(delivery, recipients):
     return result.replies, f"{target} ({'TLS' if result.tls else 'no TLS'})"
 
 
-def _content(delivery):
-    content = Delivery.objects.filter(pk=delivery.pk).values_list("content", flat=True).get()
+def output_bytes(delivery):
+    """The bytes a delivery sends: its prefix, then its own content or the
+    spooled message's."""
+    prefix, content = Delivery.objects.filter(pk=delivery.pk).values_list("prefix", "content").get()
     if not content:
         # An output that shares the message's bytes is stored without a copy.
         content = load_raw(delivery.message_id)
     # PostgreSQL drivers may hand back a memoryview; bytes() of bytes is free.
-    return bytes(content)
+    return bytes(prefix) + bytes(content) if prefix else bytes(content)
 
 
 def _write_outbox(delivery, addresses, content):

@@ -193,6 +193,9 @@ class Delivery(models.Model):
     group_key = models.CharField(max_length=64)
     treatment = models.CharField(max_length=64, default="plain")
     mail_from = models.CharField(max_length=320, blank=True)
+    # Header fields sent above `content`; with `content` empty, above the
+    # message's raw bytes (an output that is the message as received).
+    prefix = models.BinaryField(default=b"", blank=True)
     content = models.BinaryField()
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)

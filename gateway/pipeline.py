@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from gateway.spool import header_block
+
 
 class HoldMessage(Exception):
     """A handler raises this to stop the message here (quarantine, missing
@@ -80,6 +82,12 @@ class Context:
     # What a deciding handler leaves for the handler that carries it out
     # (certificates, identities), keyed as the two agree (e.g. by treatment).
     decided: dict = field(default_factory=dict)
+    # Header fields that go on top of every output (the trace header), kept
+    # apart so an output that is the message as received needs no copy.
+    prefix: bytes = b""
+    # The bytes as loaded from the spool; `raw` is still them while no
+    # handler replaced it.
+    original: bytes | None = None
     _headers: object = None
 
     @property
@@ -88,7 +96,9 @@ class Context:
         re-serialised: bytes are sacred)."""
         if self._headers is None:
             parser = email.parser.BytesHeaderParser(policy=email.policy.default)
-            self._headers = parser.parsebytes(self.raw)
+            # The header block alone: the parser would take in (and split
+            # into lines) the whole body too, ten times a large message's size.
+            self._headers = parser.parsebytes(header_block(self.raw))
         return self._headers
 
     def note(self, stage, text, **data):
@@ -98,7 +108,16 @@ class Context:
         return next(r for r in self.recipients if r.position == position)
 
     def content_for(self, group):
+        """The whole output of a group, as it will be sent."""
+        return self.prefix + self.body_for(group)
+
+    def body_for(self, group):
         return self.raw if group.content is None else group.content
+
+    def shares_spooled_bytes(self, group):
+        """True when the group's output is the spooled message untouched
+        (beneath the prefix): it can be sent from the spool, not stored again."""
+        return group.content is None and self.original is not None and self.raw is self.original
 
 
 def group_key(treatment, positions):

@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from gateway import doorbell, pipeline
 from gateway.delivery import deliveries_owing_dsns
-from gateway.models import Delivery, Message, RawMessage, Recipient, TrailEntry
+from gateway.models import Delivery, Message, Recipient, TrailEntry
+from gateway.spool_raw import load_raw
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def claim(message_id, now=None):
 
 def load_context(message):
     """A pipeline.Context built from the spool."""
-    raw = RawMessage.objects.get(pk=message.pk).data
+    # The spool's own reader: the ORM would hold the bytes several times over.
+    raw = load_raw(message.pk)
     recipients = [
         pipeline.RecipientInfo(address=r.address, position=r.position)
         for r in message.recipients.order_by("position")
@@ -102,7 +104,8 @@ def load_context(message):
     return pipeline.Context(
         queue_id=message.queue_id,
         mail_from=message.mail_from,
-        raw=bytes(raw),
+        raw=raw,
+        original=raw,
         recipients=recipients,
         client_address=message.client_address,
         client_helo=message.client_helo,
@@ -213,7 +216,13 @@ def _write_deliveries(message, context):
             defaults={
                 "treatment": group.treatment,
                 "mail_from": context.mail_from,
-                "content": context.content_for(group),
+                # Sent from the spool when it is the message as received: a
+                # large message is then stored once, not once per output.
+                **(
+                    {"prefix": context.prefix, "content": b""}
+                    if context.shares_spooled_bytes(group)
+                    else {"prefix": b"", "content": context.content_for(group)}
+                ),
             },
         )
         made += created

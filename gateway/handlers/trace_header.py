@@ -19,10 +19,7 @@ def received_header(ctx):
 
 
 def add_trace_header(ctx):
-    header = received_header(ctx)
-    # Prepended to the bytes as received: nothing below it is re-serialised.
-    ctx.raw = header + ctx.raw
-    for group in ctx.groups:
-        if group.content is not None:
-            group.content = header + group.content
+    # On top of every output, above the bytes as received or as a handler
+    # made them: nothing below it is re-serialised.
+    ctx.prefix = received_header(ctx) + ctx.prefix
     ctx.note("trace", "added Received header")

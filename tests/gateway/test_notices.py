@@ -4,6 +4,7 @@ the system pipeline: delivered as written, never wrapped in a PDF or S/MIME."""
 import pytest
 
 from gateway import spool, worker
+from gateway.delivery import output_bytes
 from gateway.models import Delivery, Domain
 from gateway.policy import service
 
@@ -18,7 +19,7 @@ def test_a_notice_to_a_pdf_recipient_is_delivered_plain():
     assert notice.listener_profile == "system"
     worker.process(notice.pk)
     delivery = Delivery.objects.get(message=notice)
-    content = bytes(delivery.content)
+    content = output_bytes(delivery)
     assert b"Open this link to activate it." in content
     assert b"application/pdf" not in content
     assert b"Auto-Submitted: auto-generated" in content

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from gateway import pipeline, worker
+from gateway.delivery import output_bytes
 from gateway.models import Delivery, Domain, Message, Recipient, TrailEntry
 from tests.support.spooled import mail_bytes, spooled_message
 
@@ -76,7 +77,7 @@ def test_process_writes_deliveries_recipients_trail_and_rings_delivery(corp, rin
     assert recipients["carol@partner.test"].direction == "outgoing"
     assert recipients["hidden@partner.test"].bcc
     assert len({r.delivery_id for r in recipients.values()}) == 3
-    assert all(bytes(d.content).startswith(b"Received: ") for d in deliveries)
+    assert all(output_bytes(d).startswith(b"Received: ") for d in deliveries)
     assert all(d.mail_from == "alice@corp.test" for d in deliveries)
     stages = list(message.trail.values_list("stage", flat=True))
     first = [s for s in stages if s in {"classify", "settings", "group", "trace"}]
