@@ -4,14 +4,14 @@ read-only event log. Releasing and deleting go through dlp.services, so
 the admin, the API and the portal do the same thing and record it."""
 
 from django.contrib import admin, messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from dlp import services
+from dlp.downloads import original_response
 from dlp.models import Exemption, QuarantinedMessage, QuarantineEvent, Rule
-from gateway.models import RawMessage
 
 
 class LevelFilter(admin.SimpleListFilter):
@@ -165,14 +165,7 @@ class QuarantinedMessageAdmin(admin.ModelAdmin):
         # Raw bytes need the same permission as the spool's raw download.
         if not request.user.has_perm("gateway.view_rawmessage"):  # the raw bytes' own permission
             raise Http404
-        row = get_object_or_404(QuarantinedMessage, pk=pk)
-        try:
-            data = services.download(row, services.who(request.user))
-        except RawMessage.DoesNotExist:
-            raise Http404("The message was deleted.") from None
-        response = HttpResponse(data, content_type="message/rfc822")
-        response["Content-Disposition"] = f'attachment; filename="{row.message.queue_id}.eml"'
-        return response
+        return original_response(get_object_or_404(QuarantinedMessage, pk=pk), request.user)
 
     @admin.action(description="Release: let the selected messages go on", permissions=["change"])
     def release(self, request, queryset):

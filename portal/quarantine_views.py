@@ -5,14 +5,14 @@ dlp.services. A message someone may not act on is not found (404), so its
 existence does not leak."""
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dlp import services
+from dlp.downloads import original_response
 from dlp.models import QuarantinedMessage
-from gateway.models import RawMessage
 from portal.auth import portal_login_required
 
 Status = QuarantinedMessage.Status
@@ -74,12 +74,4 @@ def delete(request, pk):
 
 @portal_login_required
 def download(request, pk):
-    row = _mine(request, pk)
-    try:
-        data = services.download(row, services.who(request.user))
-    except RawMessage.DoesNotExist:
-        raise Http404 from None
-    response = HttpResponse(data, content_type="message/rfc822")
-    response["Content-Disposition"] = f'attachment; filename="{row.message.queue_id}.eml"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return original_response(_mine(request, pk), request.user)

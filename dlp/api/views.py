@@ -4,7 +4,6 @@ managers of the sender's domain, or the sender when their settings allow
 (dlp.services.may_act). A quarantined message someone may not act on is
 not found, rather than forbidden, so its existence does not leak."""
 
-from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -13,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dlp import services
+from dlp.downloads import original_response
 from dlp.models import Exemption, QuarantinedMessage, Rule
-from gateway.models import RawMessage
 
 from .serializers import ExemptionSerializer, QuarantinedDetailSerializer, QuarantinedSerializer, RuleSerializer
 
@@ -140,11 +139,4 @@ class QuarantineViewSet(
     @action(detail=True)
     def download(self, request, pk=None):
         """The original message, as received."""
-        row = self.get_object()
-        try:
-            data = services.download(row, services.who(request.user))
-        except RawMessage.DoesNotExist:
-            raise Http404("The message was deleted.") from None
-        response = HttpResponse(data, content_type="message/rfc822")
-        response["Content-Disposition"] = f'attachment; filename="{row.message.queue_id}.eml"'
-        return response
+        return original_response(self.get_object(), request.user)
