@@ -65,19 +65,8 @@ def create_root(name, key_type="rsa3072", years=10, in_token=False):
     """A self-signed root, trusted as an anchor from the start; its key made
     here or inside the PKCS#11 token."""
     key, key_id = _new_key(key_type, in_token, name)
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost")]
-    )
-    now = timezone.now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365 * years))
-    )
+    subject = _ca_name(name)
+    builder = _builder(subject, subject, key.public_key(), days=365 * years)
     cert = _sign(_ca_extensions(builder, key, key, None), key)
     return _save_authority(name, cert, key, key_id, parent=None, trust_anchor=True)
 
@@ -87,25 +76,38 @@ def create_intermediate(parent, name, key_type="rsa3072", years=5, in_token=Fals
     key, key_id = _new_key(key_type, in_token, name)
     parent_key = authority_key(parent)
     parent_cert = x509.load_der_x509_certificate(bytes(parent.certificate.der))
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost")]
-    )
-    now = timezone.now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(parent_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(min(now + datetime.timedelta(days=365 * years), parent_cert.not_valid_after_utc))
-    )
+    builder = _builder(_ca_name(name), parent_cert, key.public_key(), days=365 * years)
     builder = _ca_extensions(builder, key, parent_key, 0)
     builder = _publication_extensions(builder, parent)
     cert = _sign(builder, parent_key)
     parent.issues_users = False
     parent.save(update_fields=["issues_users"])
     return _save_authority(name, cert, key, key_id, parent=parent, trust_anchor=False)
+
+
+def _ca_name(name):
+    return x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, name), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lockpost")]
+    )
+
+
+def _builder(subject, issuer, public_key, days):
+    """A certificate builder for `subject`; `issuer` is a Name (self-signed)
+    or the issuing certificate, whose validity caps the new one's."""
+    now = timezone.now()
+    not_after = now + datetime.timedelta(days=days)
+    if isinstance(issuer, x509.Certificate):
+        not_after = min(not_after, issuer.not_valid_after_utc)
+        issuer = issuer.subject
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))  # clocks elsewhere may lag a little
+        .not_valid_after(not_after)
+    )
 
 
 def _new_key(key_type, in_token, label):
@@ -197,8 +199,6 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, 
     public_key = key.public_key()
     ca_key = authority_key(authority)
     ca_cert = x509.load_der_x509_certificate(bytes(authority.certificate.der))
-    now = timezone.now()
-    days = days or authority.validity_days
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, common_name or email),
@@ -206,13 +206,7 @@ def issue(email, common_name="", key_type="rsa3072", authority=None, days=None, 
         ]
     )
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(min(now + datetime.timedelta(days=days), ca_cert.not_valid_after_utc))
+        _builder(subject, ca_cert, public_key, days=days or authority.validity_days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_smime_key_usage(public_key), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)

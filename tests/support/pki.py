@@ -9,21 +9,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ca.certinfo import KEY_USAGE_NAMES
+
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
 
 _KEYS = {}
-KEY_USAGE_FLAGS = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-    "encipher_only",
-    "decipher_only",
-)
+# The KeyUsage constructor's arguments, in order.
+KEY_USAGE_FLAGS = (*KEY_USAGE_NAMES, "encipher_only", "decipher_only")
 
 
 def key_for(key_type, slot=0):
