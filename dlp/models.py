@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dlp import rules as engine_rules
 from dlp.engine import compile_rules
@@ -130,10 +131,10 @@ class QuarantinedMessage(models.Model):
     released, deleted or expired) and what was found, evidence masked."""
 
     class Status(models.TextChoices):
-        HELD = "held", "held"
-        RELEASED = "released", "released"
-        DELETED = "deleted", "deleted"
-        EXPIRED = "expired", "expired"
+        HELD = "held", _("held")
+        RELEASED = "released", _("released")
+        DELETED = "deleted", _("deleted")
+        EXPIRED = "expired", _("expired")
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="quarantine")
     sender = models.CharField(max_length=320, db_index=True)
@@ -163,12 +164,12 @@ class QuarantineEvent(models.Model):
     """Append-only: who did what to a quarantined message, and when."""
 
     class What(models.TextChoices):
-        HELD = "held", "held"
-        VIEWED = "viewed", "viewed"
-        DOWNLOADED = "downloaded", "downloaded"
-        RELEASED = "released", "released"
-        DELETED = "deleted", "deleted"
-        EXPIRED = "expired", "expired"
+        HELD = "held", _("held")
+        VIEWED = "viewed", _("viewed")
+        DOWNLOADED = "downloaded", _("downloaded")
+        RELEASED = "released", _("released")
+        DELETED = "deleted", _("deleted")
+        EXPIRED = "expired", _("expired")
 
     quarantined = models.ForeignKey(QuarantinedMessage, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)

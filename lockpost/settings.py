@@ -156,6 +156,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch")]
+# Our catalogues first: an app earlier in INSTALLED_APPS (the admin, sessions)
+# would otherwise win for a shared msgid ("Log out", "Home", "History").
+LOCALE_PATHS = [BASE_DIR / app / "locale" for app in ("frontend", "portal", "dlp")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
@@ -27,7 +28,8 @@ BODY_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src 'none'; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox"
 )
-TOO_MANY = _("You have sent too many messages. Please wait a while and try again.")
+# Lazy: translated when shown, in the language of the request.
+TOO_MANY = gettext_lazy("You have sent too many messages. Please wait a while and try again.")
 
 
 def _own(request, pk):

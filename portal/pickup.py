@@ -20,7 +20,7 @@ from django.core import signing
 from django.db import transaction
 from django.dispatch import receiver
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from ca import passwords, pkcs12
@@ -93,9 +93,12 @@ def offer(certificate, issued_by_user=None):
             # Inside the transaction: a password that cannot be sent leaves no pickup behind.
             sms.send_sms(number, sms.render_sms("pickup_password", {"password": password}, language))
         else:
+            # The subject in the issuer's language, as mail.queue renders the text.
+            with translation.override(mail.language_of(issuer_address)):
+                subject = str(_("Password for the certificate of %(email)s") % {"email": email})
             mail.queue(
                 issuer_address,
-                _("Password for the certificate of %(email)s") % {"email": email},
+                subject,
                 "portal/mail/pickup_password.txt",
                 {"email": email, "password": password},
             )

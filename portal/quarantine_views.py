@@ -53,8 +53,10 @@ def _decide(request, pk, action, done):
     row = _mine(request, pk)
     try:
         action(row, services.who(request.user))
-    except services.NotHeld as error:
-        messages.error(request, _("Nothing was done: the message is %(status)s.") % {"status": str(error)})
+    except services.NotHeld:
+        row.refresh_from_db(fields=["status"])
+        status = row.get_status_display()
+        messages.error(request, _("Nothing was done: the message was already %(status)s.") % {"status": status})
         return redirect("site:quarantine-detail", pk=row.pk)
     messages.success(request, done)
     return redirect("site:quarantine")
