@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from gateway.models import Domain
 
-from .models import Certificate
+from .models import Certificate, CertificateEmail
 from .trust import current as trust_context
 from .validation import Usage
 
@@ -52,11 +52,16 @@ def _candidates(address, with_key):
     base = Certificate.objects.filter(is_ca=False)
     if with_key:
         base = base.filter(private_key__isnull=False)
-    order = ("-not_before", "-id")
-    assigned = list(base.filter(users__email=address).order_by(*order))
+    assigned = _newest_first(base.filter(users__email=address))
     seen = {c.pk for c in assigned}
-    by_address = [c for c in base.filter(emails__email=address).order_by(*order).distinct() if c.pk not in seen]
+    # A subquery, not a join with DISTINCT: that would sort whole rows.
+    named = base.filter(pk__in=CertificateEmail.objects.filter(email=address).values("certificate_id"))
+    by_address = [c for c in _newest_first(named) if c.pk not in seen]
     return [(c, "assigned") for c in assigned] + [(c, "address") for c in by_address]
+
+
+def _newest_first(queryset):
+    return sorted(queryset, key=lambda c: (c.not_before, c.pk), reverse=True)
 
 
 def _domain_candidates(address):
