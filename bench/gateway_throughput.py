@@ -5,14 +5,15 @@ messages, then the gateway's peak memory while one 50 MB message passes.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/gateway_throughput.py [--quick]
 
-Latency is from the start of the LMTP session to the message's arrival at
-the sink. The gateway runs as its own process (`manage.py gateway`) on a
+Each of the concurrent clients sends its next message when its last one has
+arrived at the sink, so latency is one message's way through: from the start
+of its LMTP session to its arrival at the sink. The gateway runs as its own process (`manage.py gateway`) on a
 database of the bench's own; the sink and the sending clients run here."""
 
 import argparse
-import concurrent.futures
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,32 +48,50 @@ class Run:
         self.serial = 0
 
     def push(self, size, count):
-        """Send `count` messages of `size` bytes from CLIENTS threads; return
+        """Send `count` messages of `size` bytes from CLIENTS threads, each
+        sending its next message once its last one arrived at the sink (so a
+        latency is one message's way through, not a queue's length). Returns
         (messages per second, p50 ms, p99 ms)."""
         from gateway.lmtp_client import send
 
-        first = len(self.sink.received)
-        started = {}
-
-        def one(serial):
-            started[serial] = time.time()
-            replies = send(
-                self.gateway.host, self.gateway.port, "alice@example.com", ["bob@example.org"], message(size, serial)
-            )
-            assert all(r.code == 250 for r in replies), replies
-
-        serials = list(range(self.serial, self.serial + count))
+        latencies = []
+        serials = iter(range(self.serial, self.serial + count))
         self.serial += count
+        lock = threading.Lock()
+
+        def client():
+            while True:
+                with lock:
+                    serial = next(serials, None)
+                if serial is None:
+                    return
+                marker = f"Subject: bench {serial}\r\n".encode()
+                started = time.time()
+                replies = send(self.gateway.host, self.gateway.port, "alice@example.com", ["bob@example.org"],
+                               message(size, serial))  # fmt: skip
+                assert all(r.code == 250 for r in replies), replies
+                arrived = self.sink_wait(marker)
+                latencies.append((arrived - started) * 1000)
+
         begin = time.time()
-        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
-            list(pool.map(one, serials))
-        arrived = self.sink.wait_for(first + count, timeout=600)[first:]
-        end = max(m.at for m in arrived)
-        latencies = sorted(
-            (m.at - started[int(m.data.split(b"Subject: bench ", 1)[1].split(b"\r\n", 1)[0])]) * 1000 for m in arrived
-        )
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.time() - begin
+        latencies.sort()
         p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-        return count / (end - begin), statistics.median(latencies), p99
+        return count / elapsed, statistics.median(latencies), p99
+
+    def sink_wait(self, marker, timeout=600):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for mail in reversed(self.sink.received):
+                if marker in mail.data[:4096]:
+                    return mail.at
+            time.sleep(0.002)
+        raise TimeoutError(marker)
 
 
 def start(next_hop, workdir):

@@ -6,8 +6,8 @@ the gateway holds). Prints messages per second, p50/p99 latency (LMTP
 accepted -> arrived at the sink) and each figure's ratio to pass-through
 from the same run.
 
-Uses DATABASE_URL (default: a PostgreSQL database lockpost_bench_smime on
-127.0.0.1, created and migrated if missing). Everything in it is replaced.
+Uses a database of its own, named after DATABASE_URL's with a `_bench`
+suffix (bench/common.py), made afresh each run.
 
     .venv/bin/python bench/smime_pipeline.py [--count 200] [--big-count 20] [--clients 4]
 """
@@ -20,52 +20,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/lockpost_bench_smime"
+from common import ROOT, bench_database
+
 MASTER_KEY = "bench-master-key-not-for-production-0123456789"
 MESSAGE_ID = re.compile(rb"^Message-ID: <([^>]+)>", re.M | re.I)
-
-
-def setup_django(url):
-    os.environ.update(DATABASE_URL=url, LOCKPOST_INSECURE_DEV_SECRET="1", LOCKPOST_MASTER_KEY=MASTER_KEY)
-    os.environ.setdefault("LOCKPOST_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockpost.settings")
-    import django
-
-    django.setup()
-
-
-def ensure_database(url):
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed():
     """A fresh world: corp.test ours; Alice (corp) and Bob-inside hold keys;
     Bob (partner) has a certificate. Returns the holders (for the incoming mail)."""
     from cryptography.hazmat.primitives.serialization import Encoding
-    from django.core.management import call_command
 
-    from ca.models import Certificate
     from ca.store import add_certificate, add_private_key
-    from gateway.models import Domain, MailUser, Message, Setting
+    from gateway.models import Domain
     from tests.smime import pki as smime_pki
     from tests.smime.pki import Holder
 
-    call_command("migrate", verbosity=0)
-    Message.objects.all().delete()
-    Certificate.objects.all().delete()
-    Setting.objects.all().delete()
-    Domain.objects.all().delete()
-    MailUser.objects.all().delete()
     Domain.objects.create(name="corp.test", internal=True)
     pki = smime_pki.build()
 
@@ -188,21 +159,20 @@ def main():
     parser.add_argument("--big-count", type=int, default=20, help="messages per 1 MB scenario")
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", DEFAULT_DB)
-    if url == DEFAULT_DB:
-        ensure_database(url)
-    setup_django(url)
+    os.environ.setdefault("LOCKPOST_MASTER_KEY", MASTER_KEY)
+    os.environ.setdefault("LOCKPOST_LOG_LEVEL", "WARNING")
+    bench_database()
     holders = seed()
 
     from gateway.lmtp import parse_hostport  # noqa: F401 - the gateway's own modules load
-    from tests.support.gateway_process import free_port
+    from tests.support.gateway_process import database_url, free_port
     from tests.support.sink import SmtpSink
 
     sink = SmtpSink().start()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-smime-") as var:
-        env = dict(os.environ, LOCKPOST_NEXT_HOP=sink.address, LOCKPOST_VAR_DIR=var, CELERY_BROKER_URL="",
-                   LOCKPOST_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")  # fmt: skip
+        env = dict(os.environ, DATABASE_URL=database_url(), LOCKPOST_NEXT_HOP=sink.address, LOCKPOST_VAR_DIR=var,
+                   CELERY_BROKER_URL="", LOCKPOST_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")  # fmt: skip
         gateway = subprocess.Popen(
             [sys.executable, "manage.py", "gateway", "--lmtp", f"127.0.0.1:{port}"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
