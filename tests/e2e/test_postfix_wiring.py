@@ -6,6 +6,7 @@ filtered again, and a temporary LMTP failure keeps the message queued."""
 import re
 import smtplib
 import threading
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -104,7 +105,12 @@ def test_postfix_keeps_and_retries_a_message_the_filter_answers_451(postfix_inst
     postfix.send(MESSAGE, SENDER, RECIPIENTS)
 
     postfix.wait_for_log(r"status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 451 4\.3\.0")
-    [queued] = postfix.queue()
+    # The log line comes before the queue manager moves the file from the
+    # active queue to the deferred one: wait for the move.
+    deadline = time.monotonic() + 20
+    while (queued := postfix.queue()) and queued[0]["queue_name"] != "deferred" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [queued] = queued
     assert queued["queue_name"] == "deferred"
     assert queued["sender"] == SENDER
     assert sorted(r["address"] for r in queued["recipients"]) == sorted(RECIPIENTS)
