@@ -36,13 +36,6 @@ def http_crl_server():
     server.shutdown()
 
 
-@pytest.fixture
-def root():
-    issued = pki.make("Root", ca=True, slot=1)
-    store.add_certificate(issued.der, trust_anchor=True)
-    return issued
-
-
 def problem(address):
     return selection.encryption_certificates(address).verdicts[0].problem
 

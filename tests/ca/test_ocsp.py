@@ -17,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def root():
-    issued = pki.make("Root", ca=True, slot=1)
-    store.add_certificate(issued.der, trust_anchor=True)
-    return issued
-
-
-@pytest.fixture
 def responder(root):
     """An OCSP responder on loopback; `answers` maps a serial to good/revoked,
     `signer` may be swapped to test bad signatures."""

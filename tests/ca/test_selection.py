@@ -14,13 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def root():
-    issued = pki.make("Root", ca=True, slot=1)
-    store.add_certificate(issued.der, trust_anchor=True)
-    return issued
-
-
-@pytest.fixture
 def intermediate(root):
     issued = pki.make("Intermediate", root, ca=True, slot=2)
     store.add_certificate(issued.der)

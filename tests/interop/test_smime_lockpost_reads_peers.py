@@ -3,33 +3,10 @@
 import pytest
 
 from gateway.smime import unwrap
-from tests.interop.peers import Gpgsm, Nss, OpenSSL, as_message, as_multipart_signed
-from tests.smime import pki as pki_module
+from tests.interop.peers import as_message, as_multipart_signed
 
 ENTITY = b"Content-Type: text/plain; charset=us-ascii\r\n\r\nWritten by a peer.  \r\nSecond line.\r\n"
 HEADERS = b"From: a peer <peer@example.test>\r\nSubject: from a peer\r\n"
-
-
-@pytest.fixture(scope="session")
-def pki():
-    return pki_module.build()
-
-
-@pytest.fixture
-def openssl(tmp_path, pki):
-    return OpenSSL(tmp_path / "openssl", pki)
-
-
-@pytest.fixture
-def nss(tmp_path, pki):
-    return Nss(tmp_path / "nss", pki)
-
-
-@pytest.fixture
-def gpgsm(pki):
-    peer = Gpgsm(pki)
-    yield peer
-    peer.close()
 
 
 def _read(message: bytes, pki, *holders):

@@ -9,8 +9,7 @@ import datetime
 import pytest
 
 from gateway.smime import ContentCipher, Digest, KeyTransport, encrypt_message, sign_and_encrypt_message, sign_message
-from tests.interop.peers import Gpgsm, Nss, OpenSSL, cms_of, detached_parts, good_gpgsm
-from tests.smime import pki as pki_module
+from tests.interop.peers import cms_of, detached_parts, good_gpgsm
 
 MESSAGE = (
     b"From: Alice <alice@example.test>\r\nTo: Bob <bob@example.test>\r\nSubject: figures\r\n"
@@ -18,28 +17,6 @@ MESSAGE = (
     b"Content-Type: text/plain; charset=us-ascii\r\n\r\nThe figures are final.  \r\n\r\n"
 )
 SECRET = b"The figures are final."
-
-
-@pytest.fixture(scope="session")
-def pki():
-    return pki_module.build()
-
-
-@pytest.fixture
-def openssl(tmp_path, pki):
-    return OpenSSL(tmp_path / "openssl", pki)
-
-
-@pytest.fixture
-def nss(tmp_path, pki):
-    return Nss(tmp_path / "nss", pki)
-
-
-@pytest.fixture
-def gpgsm(pki):
-    peer = Gpgsm(pki)
-    yield peer
-    peer.close()
 
 
 CBC = [ContentCipher.AES256_CBC, ContentCipher.AES128_CBC, ContentCipher.AES192_CBC]
