@@ -209,14 +209,22 @@ class CertificateAuthorityAdmin(admin.ModelAdmin):
         return False  # created with `manage.py certificates create-ca` or the API: keys are made there
 
 
+class FetchedOrRecorded(admin.ModelAdmin):
+    """Rows Lockpost writes itself (fetched CRLs and OCSP answers, our CA's
+    revocations): shown, never typed in."""
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(Revocation)
-class RevocationAdmin(admin.ModelAdmin):
+class RevocationAdmin(FetchedOrRecorded):
     list_display = ["certificate", "authority", "reason", "revoked_at"]
     readonly_fields = ["certificate", "authority", "reason", "revoked_at"]
 
 
 @admin.register(RevocationList)
-class RevocationListAdmin(admin.ModelAdmin):
+class RevocationListAdmin(FetchedOrRecorded):
     list_display = ["issuer", "url", "this_update", "next_update", "fetched_at", "last_error"]
     readonly_fields = ["issuer", "url", "this_update", "next_update", "crl_number", "fetched_at", "last_error"]
     exclude = ["der"]
@@ -230,7 +238,7 @@ class TrustListEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(OcspResponse)
-class OcspResponseAdmin(admin.ModelAdmin):
+class OcspResponseAdmin(FetchedOrRecorded):
     list_display = ["certificate", "status", "this_update", "next_update", "fetched_at"]
     list_filter = ["status"]
     readonly_fields = ["certificate", "status", "revoked_at", "this_update", "next_update", "fetched_at"]

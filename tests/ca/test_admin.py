@@ -55,3 +55,8 @@ def test_a_bad_file_is_reported_not_a_crash(admin_client):
     response = admin_client.post("/admin/ca/certificate/import/", {"files": [SimpleUploadedFile("junk.pem", b"junk")]})
     assert response.status_code == 200
     assert b"errorlist" in response.content
+
+
+@pytest.mark.parametrize("model", ["revocationlist", "ocspresponse", "revocation"])
+def test_fetched_and_recorded_rows_cannot_be_typed_in(admin_client, model):
+    assert admin_client.get(f"/admin/ca/{model}/add/").status_code == 403
