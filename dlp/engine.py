@@ -131,17 +131,25 @@ class CompiledRules:
                 folded_entries.append((~index, compiled.hotword_screen, True))
         self._folded_screen = Screen(folded_entries, use_hyperscan) if folded_entries else None
         self._nfkc_screen = Screen(nfkc_entries, use_hyperscan) if nfkc_entries else None
+        # ASCII text (most mail) folds to its lower case, so one pass over it,
+        # with the folded expressions made case-insensitive, tells the same as
+        # the two passes above: about a quarter of the scanning time.
+        ascii_entries = nfkc_entries + [(key, b"(?i)" + screen, safe) for key, screen, safe in folded_entries]
+        self._ascii_screen = Screen(ascii_entries, use_hyperscan) if ascii_entries else None
 
     def candidates(self, nfkc, folded):
         """Indices of the rules that may match; a rule needing hotwords only
         when one occurs (checked exactly later for non-ASCII text, where
         the folded screen and the case-insensitive check could differ)."""
-        found = set()
-        if self._folded_screen is not None:
-            found |= self._folded_screen.match(folded)
-        if self._nfkc_screen is not None:
-            found |= self._nfkc_screen.match(nfkc)
         ascii_text = nfkc.isascii()
+        found = set()
+        if ascii_text and self._ascii_screen is not None:
+            found = self._ascii_screen.match(nfkc)
+        else:
+            if self._folded_screen is not None:
+                found |= self._folded_screen.match(folded)
+            if self._nfkc_screen is not None:
+                found |= self._nfkc_screen.match(nfkc)
         return [
             index
             for index in sorted(k for k in found if k >= 0)

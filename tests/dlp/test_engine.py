@@ -191,3 +191,19 @@ def test_hotwords_in_non_ascii_text():
     words = Rule("w", "keywords", keywords=("geheim",), hotwords=("Straße",))
     assert hits([words], "STRASSE: geheim") == {"w": ["geheim"]}
     assert hits([words], "Weg: geheim") == {}
+
+
+@pytest.mark.parametrize("tail", ["", " caf\u00e9"])  # ASCII text takes one screening pass, other text two
+def test_one_pass_over_ascii_text_finds_what_two_passes_find(tail):
+    rules = [
+        CONFIDENTIAL,
+        Rule("codes", "regex", pattern=r"\bZ\d{3}\b"),
+        Rule("cards", "detector", detector="credit_card"),
+    ]
+    assert set(hits(rules, "CONFIDENTIAL: STRASSE, z123, Z456, 4111 1111 1111 1111" + tail)) == {
+        "confidential",
+        "codes",
+        "cards",
+    }
+    # A user's expression keeps its case: only Z456 counts, in either path.
+    assert hits(rules, "z123 and Z456" + tail)["codes"] == hits([rules[1]], "Z456")["codes"]
