@@ -105,7 +105,7 @@ def main():
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
     ders = certificates(args.count)
-    vendor = bench_database()
+    vendor = bench_database("ca")
 
     from cryptography.hazmat.primitives import serialization
 

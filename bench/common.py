@@ -9,9 +9,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def bench_database():
+def bench_database(name):
     """Set Django up on a fresh database named after DATABASE_URL's with a
-    `_bench` suffix (SQLite: a file in var/). Returns the connection's vendor."""
+    `_bench_<name>` suffix (SQLite: a file in var/), so benchmarks do not wipe
+    each other's data. Returns the connection's vendor."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockpost.settings")
     os.environ.setdefault("LOCKPOST_INSECURE_DEV_SECRET", "1")
     import django
@@ -22,8 +23,8 @@ def bench_database():
 
     base = connection.settings_dict["NAME"]
     if connection.vendor == "sqlite":
-        connection.settings_dict["TEST"]["NAME"] = str(Path(base).with_name("bench.sqlite3"))
+        connection.settings_dict["TEST"]["NAME"] = str(Path(base).with_name(f"bench-{name}.sqlite3"))
     else:
-        connection.settings_dict["TEST"]["NAME"] = f"{base}_bench"
+        connection.settings_dict["TEST"]["NAME"] = f"{base}_bench_{name}"
     setup_databases(verbosity=0, interactive=False)
     return connection.vendor

@@ -112,7 +112,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages")
     args = parser.parse_args()
-    vendor = bench_database()
+    vendor = bench_database("gateway")
     from tests.support.sink import SmtpSink
 
     workdir = Path(tempfile.mkdtemp(prefix="lockpost-bench-"))

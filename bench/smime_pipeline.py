@@ -161,7 +161,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("LOCKPOST_MASTER_KEY", MASTER_KEY)
     os.environ.setdefault("LOCKPOST_LOG_LEVEL", "WARNING")
-    bench_database()
+    bench_database("smime")
     holders = seed()
 
     from gateway.lmtp import parse_hostport  # noqa: F401 - the gateway's own modules load
