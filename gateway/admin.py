@@ -150,7 +150,7 @@ def render_effective(effective, here=""):
     rows = [
         {
             "key": key,
-            "value": service.format_value(value.value),
+            "value": service.format_value(service.shown_value(key, value.value)),
             "origin": value.origin,
             "here": value.origin == here,
             "help": DEFINITIONS[key].help,
@@ -288,7 +288,7 @@ class SettingAdmin(admin.ModelAdmin):
 
     @admin.display(description="value")
     def shown_value(self, obj):
-        return service.format_value(obj.value)
+        return service.format_value(service.shown_value(obj.key, obj.value))
 
     @admin.display(description="level")
     def level_label(self, obj):

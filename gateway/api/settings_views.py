@@ -25,7 +25,10 @@ EMAIL = OpenApiParameter("email", OpenApiTypes.STR, OpenApiParameter.PATH, descr
 
 
 def effective_rows(effective):
-    return [{"key": key, "value": e.value, "origin": e.origin} for key, e in sorted(effective.items())]
+    return [
+        {"key": key, "value": service.shown_value(key, e.value), "origin": e.origin}
+        for key, e in sorted(effective.items())
+    ]
 
 
 def setting_error(error):
@@ -50,7 +53,8 @@ class LevelSettings(viewsets.GenericViewSet):
 
     def list(self, request, **kwargs):
         own = service.own_settings(self.find_scope())
-        return Response(SettingSerializer([{"key": k, "value": v} for k, v in own.items()], many=True).data)
+        rows = [{"key": k, "value": service.shown_value(k, v)} for k, v in own.items()]
+        return Response(SettingSerializer(rows, many=True).data)
 
     @extend_schema(responses={200: SettingSerializer, 201: SettingSerializer})
     def create(self, request, **kwargs):
@@ -62,14 +66,14 @@ class LevelSettings(viewsets.GenericViewSet):
         existed = key in service.own_settings(scope)
         value = self.store(scope, key, incoming.validated_data["value"])
         code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
-        return Response({"key": key, "value": value}, status=code)
+        return Response({"key": key, "value": service.shown_value(key, value)}, status=code)
 
     def retrieve(self, request, key, **kwargs):
         try:
             value = service.get_setting(self.find_scope(), key)
         except service.SettingError as error:
             raise Http404(str(error)) from None
-        return Response({"key": key, "value": value})
+        return Response({"key": key, "value": service.shown_value(key, value)})
 
     @extend_schema(request=SettingValueSerializer, responses=SettingSerializer)
     def update(self, request, key, **kwargs):
@@ -79,7 +83,7 @@ class LevelSettings(viewsets.GenericViewSet):
         if key not in DEFINITIONS:
             raise Http404(f"unknown setting {key!r}")
         value = self.store(self.find_scope(create=True), key, incoming.validated_data["value"])
-        return Response({"key": key, "value": value})
+        return Response({"key": key, "value": service.shown_value(key, value)})
 
     def destroy(self, request, key, **kwargs):
         """Unset this setting at this level, so it inherits again."""

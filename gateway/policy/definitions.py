@@ -15,6 +15,8 @@ class SettingDefinition:
     # For free text: a regular expression the whole value must match (empty is always allowed).
     pattern: str = ""
     pattern_help: str = ""
+    # A secret (a password): set and used, never shown back or printed.
+    secret: bool = False
 
     def validate(self, value):
         """Return the value in its proper type, or raise ValueError."""
@@ -92,6 +94,7 @@ DEFINITIONS = {
             "",
             "The password of every PDF when the password mode is static (agreed with the recipient "
             "beforehand, never sent). Secret: keep it at a domain or user level.",
+            secret=True,
         ),
         SettingDefinition("pdf_password_length", 12, "Length of generated and one-time PDF passwords.", kind=int),
         SettingDefinition(

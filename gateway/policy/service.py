@@ -151,6 +151,17 @@ def effective_for_name(name):
     return store.effective_domain_settings(clean_domain_name(name))
 
 
+HIDDEN = "(set, hidden)"
+
+
+def shown_value(key, value):
+    """A value as it may be shown or printed: secrets only say they are set."""
+    definition = DEFINITIONS.get(key)
+    if definition is not None and definition.secret and value not in ("", None):
+        return HIDDEN
+    return value
+
+
 def format_value(value):
     """A value as an operator types it: true/false, plain text, JSON otherwise."""
     if isinstance(value, bool):

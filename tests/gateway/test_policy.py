@@ -174,3 +174,32 @@ def test_effective_for_name_takes_an_address_or_a_domain():
     assert service.effective_for_name("example.com")["locality"].value == "internal"
     with pytest.raises(service.SettingError):
         service.effective_for_name("not a domain")
+
+
+@pytest.mark.django_db
+def test_a_secret_setting_is_used_but_never_shown(client, django_user_model):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from gateway.policy import service
+
+    domain = Domain.objects.create(name="partner.example")
+    service.set_setting(service.Scope(domain=domain), "pdf_static_password", "Sesame-4711")
+    assert service.effective_for(service.Scope(domain=domain))["pdf_static_password"].value == "Sesame-4711"
+    out = StringIO()
+    call_command("settings", "show", "someone@partner.example", stdout=out)
+    call_command("settings", "get", "pdf_static_password", "--domain", "partner.example", stdout=out)
+    assert "Sesame-4711" not in out.getvalue()
+    assert service.HIDDEN in out.getvalue()
+    staff = django_user_model.objects.create_user("ops", password="unused-pw-9911", is_staff=True, is_superuser=True)
+    token = Token.objects.create(user=staff)
+    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    for url in ("/api/effective/partner.example/", "/api/domains/partner.example/settings/"):
+        body = client.get(url, **auth).content.decode()
+        assert "Sesame-4711" not in body
+        assert service.HIDDEN in body
+    client.force_login(staff)
+    # The table of effective values hides it (the edit form is for those who set it).
+    assert service.HIDDEN in client.get(f"/admin/gateway/domain/{domain.pk}/change/").content.decode()

@@ -65,10 +65,12 @@ class Command(BaseCommand):
                 return
             scope = self.scope(options, create=action == "set")
             if action == "get":
-                self.stdout.write(service.format_value(service.get_setting(scope, options["key"])))
+                key = options["key"]
+                self.stdout.write(service.format_value(service.shown_value(key, service.get_setting(scope, key))))
             elif action == "set":
                 value = service.set_setting(scope, options["key"], options["value"])
-                self.stdout.write(f"{options['key']} = {service.format_value(value)} at {scope.label}")
+                shown = service.format_value(service.shown_value(options["key"], value))
+                self.stdout.write(f"{options['key']} = {shown} at {scope.label}")
             elif action == "unset":
                 if service.unset_setting(scope, options["key"]):
                     self.stdout.write(f"{options['key']} unset at {scope.label}; it inherits now")
@@ -76,7 +78,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"{options['key']} was not set at {scope.label}")
             elif action == "list":
                 for key, value in service.own_settings(scope).items():
-                    self.stdout.write(f"{key} = {service.format_value(value)}")
+                    self.stdout.write(f"{key} = {service.format_value(service.shown_value(key, value))}")
         except service.SettingError as error:
             raise CommandError(str(error)) from None
 
@@ -89,7 +91,10 @@ class Command(BaseCommand):
 
     def show(self, name):
         effective = service.effective_for_name(name)
-        rows = [(key, service.format_value(e.value) or "(empty)", e.origin) for key, e in sorted(effective.items())]
+        rows = [
+            (key, service.format_value(service.shown_value(key, e.value)) or "(empty)", e.origin)
+            for key, e in sorted(effective.items())
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(2)]
         for key, value, origin in rows:
             self.stdout.write(f"{key:<{widths[0]}}  {value:<{widths[1]}}  {origin}")
