@@ -8,10 +8,9 @@ phone number is always the recipient's own."""
 from dataclasses import dataclass, field
 
 from gateway.policy.definitions import DEFINITIONS
-from gateway.policy.store import effective_settings
+from gateway.policy.resolver import recipient_wins
 
 PDF_KEYS = tuple(key for key in DEFINITIONS if key.startswith("pdf_"))
-RECIPIENT_LEVELS = ("domain ", "user ")
 # Values of pdf_password_mode.
 STATIC, GENERATED, ONE_TIME = "static", "generated", "one_time"
 
@@ -37,15 +36,8 @@ class PdfSettings:
 
 def merged_values(rcpt):
     """{key: value} of the PDF keys and phone_number for this recipient."""
-    own = effective_settings(rcpt.address)
-    values = {}
-    for key in PDF_KEYS:
-        mine = own[key]
-        if mine.origin.startswith(RECIPIENT_LEVELS) or key not in rcpt.settings:
-            values[key] = mine.value
-        else:
-            values[key] = rcpt.settings[key].value
-    values["phone_number"] = own["phone_number"].value
+    values = {key: recipient_wins(rcpt.own_settings, rcpt.settings, key) for key in PDF_KEYS}
+    values["phone_number"] = rcpt.own_settings["phone_number"].value
     return values
 
 

@@ -29,6 +29,7 @@ class RecipientInfo:
     direction: str = ""
     bcc: bool = False
     settings: dict = field(default_factory=dict)  # key -> policy.resolver.Effective
+    own_settings: dict = field(default_factory=dict)  # the recipient's own, when `settings` are the sender's
     # Set by the handlers that decide protection (S/MIME, PDF, DLP): what this
     # recipient's copy gets, e.g. "plain", "smime:...", "pdf:...". Recipients
     # with the same treatment share an output.

@@ -7,11 +7,10 @@ may demand encryption: the stricter encryption mode wins."""
 
 from dataclasses import dataclass
 
-from gateway.policy.store import effective_settings
+from gateway.policy.resolver import recipient_wins, set_for_recipient
 from gateway.smime import ContentCipher, Digest, KeyTransport, SignatureScheme
 
 MODES = ("never", "allow", "if_possible", "mandatory")
-RECIPIENT_LEVELS = ("domain ", "user ")
 PEER_KEYS = ("encryption_algorithm", "key_transport")
 KEY_TRANSPORTS = {"rsa-pkcs1v15": KeyTransport.RSA_PKCS1V15, "rsa-oaep": KeyTransport.RSA_OAEP_SHA256}
 SCHEMES = {"rsa-pkcs1v15": SignatureScheme.RSA_PKCS1V15, "rsa-pss": SignatureScheme.RSA_PSS}
@@ -37,15 +36,14 @@ def stricter(a, b):
     return MODES[max(MODES.index(a), MODES.index(b))]
 
 
-def merged_values(rcpt, own=None):
+def merged_values(rcpt):
     """{key: value} for an outgoing recipient: the sender's (rcpt.settings),
     with the recipient's own levels winning where they speak for the peer."""
-    own = own if own is not None else effective_settings(rcpt.address)
+    own = rcpt.own_settings
     values = {key: effective.value for key, effective in rcpt.settings.items()}
     for key in PEER_KEYS:
-        if own[key].origin.startswith(RECIPIENT_LEVELS):
-            values[key] = own[key].value
-    if own["encryption_mode"].origin.startswith(RECIPIENT_LEVELS):
+        values[key] = recipient_wins(own, rcpt.settings, key)
+    if set_for_recipient(own, "encryption_mode"):
         values["encryption_mode"] = stricter(values["encryption_mode"], own["encryption_mode"].value)
     return values
 

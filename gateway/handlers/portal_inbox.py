@@ -14,20 +14,16 @@ when their mail server takes it. The message itself never leaves by SMTP.
 A recipient without a portal account is invited (portal.accounts.invite)."""
 
 from ca.selection import encryption_certificates
-from gateway.policy.store import effective_settings
+from gateway.policy.resolver import recipient_wins
 from portal import accounts, mail, services
 
 TREATMENT = "portal"
-RECIPIENT_LEVELS = ("domain ", "user ")
 
 
 def setting(rcpt, key):
     """As for PDF settings: the recipient's own domain or user level wins
     (a partner domain set to the portal), else the sender's side."""
-    own = effective_settings(rcpt.address)[key]
-    if own.origin.startswith(RECIPIENT_LEVELS) or key not in rcpt.settings:
-        return own.value
-    return rcpt.settings[key].value
+    return recipient_wins(rcpt.own_settings, rcpt.settings, key)
 
 
 def decide_portal(ctx):

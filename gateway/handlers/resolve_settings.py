@@ -8,4 +8,7 @@ def resolve_settings(ctx):
     for rcpt in ctx.recipients:
         owner = ctx.mail_from if rcpt.direction == "outgoing" and ctx.mail_from else rcpt.address
         rcpt.settings = effective_settings(owner)
+        # The recipient's own levels too, read once here: for an outgoing
+        # copy they have their say (see policy.resolver.recipient_wins).
+        rcpt.own_settings = rcpt.settings if owner == rcpt.address else effective_settings(rcpt.address)
     ctx.note("settings", f"resolved settings for {len(ctx.recipients)} recipient(s)")

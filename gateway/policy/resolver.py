@@ -34,3 +34,21 @@ def resolve(levels, definitions=DEFINITIONS):
             if key in definitions:
                 result[key] = Effective(value, level.name)
     return result
+
+
+# The levels that speak for one address (as opposed to global and factory).
+RECIPIENT_LEVELS = ("domain ", "user ")
+
+
+def set_for_recipient(own, key):
+    """True when `key` was set at the recipient's own domain or user level."""
+    return own[key].origin.startswith(RECIPIENT_LEVELS)
+
+
+def recipient_wins(own, sender, key):
+    """For an outgoing copy, settled by the sender's settings: the value of
+    `key`, unless the recipient's own domain or user level sets it (a partner
+    domain that wants PDF, or OAEP)."""
+    if set_for_recipient(own, key) or key not in sender:
+        return own[key].value
+    return sender[key].value
