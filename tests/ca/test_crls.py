@@ -1,14 +1,12 @@
 """Revocation by CRL: fetched over HTTP and LDAP from local servers,
 signature-checked, and honoured by selection."""
 
-import http.server
-import threading
-
 import pytest
 
 from ca import crls, selection, store
 from ca.models import RevocationList
 from tests.support import pki
+from tests.support.http_server import file_server
 from tests.support.slapd import slapd  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -16,24 +14,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def http_crl_server():
-    """Serves whatever bytes a test puts at a path; records the requests."""
-    files, requests = {}, []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", files, requests
-    server.shutdown()
+    with file_server() as served:
+        yield served
 
 
 def problem(address):

@@ -2,7 +2,6 @@
 answers are signature-checked and honoured by selection."""
 
 import http.server
-import threading
 
 import pytest
 from cryptography import x509
@@ -12,6 +11,7 @@ from cryptography.x509 import ocsp as x509_ocsp
 from ca import ocsp, selection, store
 from ca.models import OcspResponse
 from tests.support import pki
+from tests.support.http_server import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +48,9 @@ def responder(root):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/ocsp"
-    yield state
-    server.shutdown()
+    with serving(Handler) as url:
+        state["url"] = f"{url}/ocsp"
+        yield state
 
 
 def add_user(root, responder, revoked, name="Bob", slot=0):

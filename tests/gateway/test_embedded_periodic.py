@@ -1,8 +1,6 @@
 """Without Celery, the embedded worker runs beat's schedule itself: here the
 CRL refresh, against a local web server."""
 
-import http.server
-import threading
 import time
 
 import pytest
@@ -11,26 +9,15 @@ from ca import store
 from ca.models import RevocationList
 from gateway.embedded import EmbeddedWorker
 from tests.support import pki
+from tests.support.http_server import file_server
 
 
 @pytest.fixture
 def crl_server():
     root = pki.make("Root", ca=True, slot=1)
-    body = pki.crl(root, [])
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/root.crl"
-    server.shutdown()
+    with file_server() as (url, files, _):
+        files["/root.crl"] = pki.crl(root, [])
+        yield root, f"{url}/root.crl"
 
 
 @pytest.mark.django_db(transaction=True)
