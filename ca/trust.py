@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from .fastpath import FastPath
 from .models import Certificate, OcspResponse, Revocation, RevocationList, TrustListEntry
-from .validation import usage_problem, validate_path
+from .validation import PathResult, usage_problem, validate_path
 
 EPOCH_KEY = "lockpost:ca:trust-epoch"
 MAX_REMEMBERED = 100_000
@@ -122,6 +123,7 @@ class TrustContext:
         # pyhanko consults CRLs only for certificates that name a distribution
         # point; a CRL we hold covers every certificate of its issuer.
         self.parsed_crls = [x509.load_der_x509_crl(der) for der in self.crls]
+        self.fast = FastPath(self.anchors, self.intermediates)
         self.trust_list = dict(TrustListEntry.objects.values_list("sha256", "action"))
         self.reasons = dict(TrustListEntry.objects.values_list("sha256", "reason"))
 
@@ -160,6 +162,25 @@ class TrustContext:
                 return parsed.subject.rfc4514_string()
         return None
 
+    def _validate(self, parsed, usage, at):
+        """The path validation's PathResult: the Rust verifier's when it
+        plainly accepts the path, else pyhanko's."""
+        # A CRL past its next update tells nothing current: leave it out, so
+        # the status counts as unknown (see judge) rather than failing the path.
+        current = [(der, crl) for der, crl in zip(self.crls, self.parsed_crls, strict=True) if _current_at(crl, at)]
+        path = self.fast.path(parsed, at, [crl for _der, crl in current])
+        if path is not None:
+            problem = usage_problem(parsed, usage)
+            return PathResult(problem is None, problem, path)
+        return validate_path(
+            parsed,
+            trust_roots=self.anchors,
+            intermediates=self.intermediates,
+            at=at,
+            usage=usage,
+            crls=[der for der, _crl in current],
+        )
+
     def _judge(self, cert, usage, at):
         action = self.trust_list.get(cert.sha256)
         if action == TrustListEntry.Action.BLOCK:
@@ -188,12 +209,7 @@ class TrustContext:
         key = (cert.sha256, usage, at.replace(second=0, microsecond=0))
         result = self._verdicts.get(key)
         if result is None:
-            # A CRL past its next update tells nothing current: leave it out, so
-            # the status counts as unknown (see judge) rather than failing the path.
-            current = [der for der, crl in zip(self.crls, self.parsed_crls, strict=True) if _current_at(crl, at)]
-            result = validate_path(
-                parsed, trust_roots=self.anchors, intermediates=self.intermediates, at=at, usage=usage, crls=current
-            )
+            result = self._validate(parsed, usage, at)
             if len(self._verdicts) > MAX_REMEMBERED:
                 self._verdicts.clear()
             self._verdicts[key] = result
