@@ -1,0 +1,49 @@
+"""The certificates selection considers for an address, read in one query."""
+
+import pytest
+
+from ca import selection, store
+from gateway.models import MailUser
+from tests.support import pki
+from tests.support.pki import DAY, NOW
+
+pytestmark = pytest.mark.django_db
+
+
+def origins(sel):
+    return [(v.certificate.subject, v.origin) for v in sel.verdicts]
+
+
+def test_a_certificate_assigned_and_naming_the_address_is_considered_once_as_assigned(root):
+    both, _ = store.add_certificate(pki.make("Both", root, email="bob@example.org", not_before=NOW - 9 * DAY).der)
+    named, _ = store.add_certificate(pki.make("Named", root, email="bob@example.org", slot=2).der)
+    both.users.add(MailUser.objects.create(email="bob@example.org"))
+    sel = selection.encryption_certificates(" Bob@Example.ORG ")
+    assert origins(sel) == [("CN=Both", "assigned"), ("CN=Named", "address")]
+    assert sel.chosen == [both, named]
+
+
+def test_a_ca_certificate_naming_the_address_is_no_candidate(root):
+    store.add_certificate(pki.make("Mail CA", root, ca=True, email="bob@example.org", slot=2).der)
+    assert selection.encryption_certificates("bob@example.org").verdicts == []
+
+
+def test_candidates_come_back_whole(root):
+    issued = pki.make("Bob", root, email="bob@example.org", crl_url="http://crl.example/root.crl")
+    stored, _ = store.add_certificate(issued.der)
+    found = selection.encryption_certificates("bob@example.org").chosen[0]
+    assert found == stored
+    assert bytes(found.der) == issued.der
+    assert found.crl_urls == ["http://crl.example/root.crl"]  # JSON read back as a list
+    assert found.key_usage == stored.key_usage
+    assert found.not_after == stored.not_after
+
+
+def test_signing_candidates_need_a_key_whichever_way_they_are_found(root):
+    keyless, _ = store.add_certificate(pki.make("Keyless", root, email="alice@example.com").der)
+    keyless.users.add(MailUser.objects.create(email="alice@example.com"))
+    assert selection.signing_identity("alice@example.com").verdicts == []
+    signer = pki.make("Signer", root, email="alice@example.com", slot=2)
+    stored, _ = store.add_certificate(signer.der)
+    store.add_private_key(stored, signer.key)
+    assert selection.signing_identity("alice@example.com").chosen == [stored]
