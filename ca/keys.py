@@ -1,5 +1,7 @@
 """Private keys in the database, encrypted under the master key."""
 
+import functools
+
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
@@ -14,7 +16,16 @@ def encrypt_private_key(key):
 
 
 def decrypt_private_key(sealed):
-    return serialization.load_der_private_key(unseal(sealed, settings.LOCKPOST_MASTER_KEY, PURPOSE), password=None)
+    return _loaded_key(bytes(sealed), settings.LOCKPOST_MASTER_KEY)
+
+
+@functools.lru_cache(maxsize=256)
+def _loaded_key(sealed, master_key):
+    # Loading an RSA key checks it (p and q prime, d consistent), which
+    # cost more than the signature: each key is loaded once per process.
+    # Keyed by the sealed bytes, so a replaced key is loaded afresh; the key
+    # stays only in this process's memory, never on disk unsealed.
+    return serialization.load_der_private_key(unseal(sealed, master_key, PURPOSE), password=None)
 
 
 def public_key_matches(private_key, certificate):
