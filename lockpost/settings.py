@@ -124,6 +124,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The gateway process (LMTP listener, embedded worker) keeps its threads'
+# connections this long, whatever the web app does.
+LOCKPOST_GATEWAY_DB_CONN_MAX_AGE = int(os.environ.get("LOCKPOST_GATEWAY_DB_CONN_MAX_AGE", "300"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the LMTP listener, the worker and the web
     # app share one file without "database is locked" errors.
