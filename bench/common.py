@@ -28,3 +28,26 @@ def bench_database(name):
         connection.settings_dict["TEST"]["NAME"] = f"{base}_bench_{name}"
     setup_databases(verbosity=0, interactive=False)
     return connection.vendor
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds(database):
+    """CPU seconds used so far by the PostgreSQL backends serving `database`
+    (0 on SQLite, or where /proc does not show them). Backends that closed
+    meanwhile are not counted: compare across one steady run."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if cmdline.startswith(b"postgres: ") and f" {database} ".encode() in cmdline:
+                total += cpu_seconds(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+    return total
