@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from ca import authority, formats, store
 from ca.keys import decrypt_private_key
 from ca.models import Certificate, CertificateEmail, PrivateKey
+from ca.sealing import SealError
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "real-clients" / "certs"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/testdata is absent on this checkout")
@@ -64,6 +65,19 @@ def test_private_keys_are_encrypted_at_rest(root):
     )
     assert plain_der not in stored
     assert key.private_numbers().private_value.to_bytes(32, "big") not in stored
+
+
+def test_a_sealed_key_is_loaded_once_and_a_damaged_one_never(root, settings):
+    cert = authority.issue("loaded@example.com", key_type="p256")
+    stored = bytes(PrivateKey.objects.get(certificate=cert).encrypted_pkcs8)
+    assert decrypt_private_key(stored) is decrypt_private_key(memoryview(stored))
+    damaged = stored[:-1] + bytes([stored[-1] ^ 1])
+    with pytest.raises(SealError):
+        decrypt_private_key(damaged)
+    # Kept per master key: under another key the same bytes do not open.
+    settings.LOCKPOST_MASTER_KEY = "another-master-key-0123456789"
+    with pytest.raises(SealError):
+        decrypt_private_key(stored)
 
 
 @needs_samples
