@@ -318,13 +318,16 @@ class SMTPServer(SpoolingServer, SMTP):
 class Listener:
     """Runs the LMTP (and optional SMTP) server in a thread of its own."""
 
-    def __init__(self, lmtp=None, smtp=None, *, max_size=None, hostname=None, profile=""):
+    def __init__(self, lmtp=None, smtp=None, *, max_size=None, hostname=None, profile="", reuse_port=False):
         self.lmtp_spec = parse_hostport(settings.LOCKPOST_LMTP if lmtp is None else lmtp, "LMTP address")
         smtp = settings.LOCKPOST_SMTP_LISTEN if smtp is None else smtp
         self.smtp_spec = parse_hostport(smtp, "SMTP address") if smtp else None
         self.max_size = max_size or settings.LOCKPOST_MAX_MESSAGE_SIZE
         self.hostname = hostname or settings.LOCKPOST_HOSTNAME
         self.profile = profile
+        # SO_REUSEPORT: sibling gateway processes bind the same address and
+        # the kernel spreads connections over them (gateway/siblings.py).
+        self.reuse_port = reuse_port
         self.lmtp_address = None
         self.smtp_address = None
         self._loop = None
@@ -400,13 +403,13 @@ class Listener:
             "loop": self._loop,
         }
         lmtp = await self._loop.create_server(
-            lambda: LMTPServer(handler, **options), *self.lmtp_spec, reuse_address=True
+            lambda: LMTPServer(handler, **options), *self.lmtp_spec, reuse_address=True, reuse_port=self.reuse_port
         )
         self._servers.append(lmtp)
         self.lmtp_address = lmtp.sockets[0].getsockname()[:2]
         if self.smtp_spec:
             smtp = await self._loop.create_server(
-                lambda: SMTPServer(handler, **options), *self.smtp_spec, reuse_address=True
+                lambda: SMTPServer(handler, **options), *self.smtp_spec, reuse_address=True, reuse_port=self.reuse_port
             )
             self._servers.append(smtp)
             self.smtp_address = smtp.sockets[0].getsockname()[:2]

@@ -8,12 +8,15 @@ With a broker, `celery -A lockpost worker -B` does that work instead.
     manage.py gateway --no-worker     the listener only
     manage.py gateway --worker-only   the embedded worker only (more of them
                                       may share one database: work is leased)
+    manage.py gateway --processes 2   two processes on the same addresses, to
+                                      use two cores (gateway/siblings.py)
 
 SIGTERM or SIGINT stops it gracefully: the listener stops accepting and
 finishes messages in flight, then the worker finishes its jobs in progress.
 What is left waiting is in the spool; the next start picks it up.
 """
 
+import argparse
 import logging
 import signal
 import threading
@@ -22,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from gateway import siblings
 from gateway.embedded import EmbeddedWorker
 
 log = logging.getLogger("gateway")
@@ -54,6 +58,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--grace", type=float, default=30.0, help="Seconds to let work in flight finish on shutdown."
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            help="Gateway processes sharing the listen addresses, one per core "
+            f"(default LOCKPOST_GATEWAY_PROCESSES, now {settings.LOCKPOST_GATEWAY_PROCESSES}).",
+        )
+        # Set by the first process on the siblings it starts (gateway/siblings.py).
+        parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, **options):
         want_worker = not options["no_worker"]
@@ -67,21 +79,31 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
 
+        processes = options["processes"] or settings.LOCKPOST_GATEWAY_PROCESSES
+        if processes < 1:
+            raise CommandError("--processes must be at least 1")
+        if processes > 1 and options["worker_only"]:
+            raise CommandError("--processes needs the listener: each process works on what it received")
+        reuse_port = options["reuse_port"] or processes > 1
+
         keep_database_connections()
         worker = listener = None
-        profiled = []
+        profiled, others = [], []
         try:
             if want_worker:
                 self.check_pipeline()
                 worker = EmbeddedWorker(threads=options["threads"]).start()
             if not options["worker_only"]:
-                listener = self.start_listener(options["lmtp"])
-                profiled = self.start_profile_listeners()
-            self.stdout.write(self.ready_line(listener, worker, profiled), ending="\n")
+                listener = self.start_listener(options["lmtp"], reuse_port)
+                profiled = self.start_profile_listeners(reuse_port)
+            if processes > 1:
+                others = siblings.start_siblings(processes - 1, listener, profiled, options["grace"], self.stdout)
+            self.stdout.write(self.ready_line(listener, worker, profiled, len(others)), ending="\n")
             self.stdout.flush()
             stop.wait()
             log.info("shutting down")
         finally:
+            siblings.wait_all(others, options["grace"])
             # Listener first: no new mail while the worker winds down.
             for extra in profiled:
                 extra.stop(grace=options["grace"])
@@ -101,16 +123,16 @@ class Command(BaseCommand):
         except ImportError as error:
             raise CommandError(f"LOCKPOST_PIPELINE: {error}") from error
 
-    def start_listener(self, address):
+    def start_listener(self, address, reuse_port=False):
         from gateway.lmtp import Listener
 
         try:
-            return Listener(lmtp=address).start()
+            return Listener(lmtp=address, reuse_port=reuse_port).start()
         except (OSError, ValueError) as error:
             raise CommandError(f"cannot listen for LMTP: {error}") from error
 
     @staticmethod
-    def start_profile_listeners():
+    def start_profile_listeners(reuse_port=False):
         """One more LMTP listener per profile (LOCKPOST_LMTP_PROFILES): what
         comes in there runs that profile's pipeline (e.g. decrypt-only)."""
         from gateway.lmtp import Listener
@@ -118,7 +140,7 @@ class Command(BaseCommand):
         started = []
         for name, address in settings.LOCKPOST_LMTP_PROFILES.items():
             try:
-                started.append(Listener(lmtp=address, smtp="", profile=name).start())
+                started.append(Listener(lmtp=address, smtp="", profile=name, reuse_port=reuse_port).start())
             except (OSError, ValueError) as error:
                 for listener in started:
                     listener.stop(grace=0)
@@ -126,7 +148,7 @@ class Command(BaseCommand):
         return started
 
     @staticmethod
-    def ready_line(listener, worker, profiled=()):
+    def ready_line(listener, worker, profiled=(), siblings=0):
         """One line that says the gateway is up; tests and scripts wait for it."""
         parts = []
         if listener is not None:
@@ -141,4 +163,6 @@ class Command(BaseCommand):
         hop = settings.LOCKPOST_NEXT_HOP or f"outbox {settings.LOCKPOST_OUTBOX_DIR}"
         if worker is not None:
             parts.append(f"delivering to {hop}")
+        if siblings:
+            parts.append(f"{siblings + 1} processes")
         return "gateway ready: " + ", ".join(parts)
