@@ -36,6 +36,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_seconds(pid):
+    """CPU seconds of a process and of its children, theirs too (a gateway
+    with sibling processes); children that ended meanwhile are not counted."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += process_tree_cpu_seconds(int(child))
+            except OSError:
+                continue  # gone meanwhile
+    return total
+
+
 def database_cpu_seconds(database):
     """CPU seconds used so far by the PostgreSQL backends serving `database`
     (0 on SQLite, or where /proc does not show them). Backends that closed
