@@ -11,6 +11,7 @@ of its LMTP session to its arrival at the sink. The gateway runs as its own proc
 database of the bench's own; the sink and the sending clients run here."""
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -94,7 +95,7 @@ class Run:
         raise TimeoutError(marker)
 
 
-def start(next_hop, workdir):
+def start(next_hop, workdir, processes=1):
     from tests.support.gateway_process import GatewayProcess
 
     # Normal clocks, not the crash tests' fast ones.
@@ -105,23 +106,27 @@ def start(next_hop, workdir):
         "LOCKPOST_DELIVERY_LEASE": "600",
         "LOCKPOST_LOG_LEVEL": "WARNING",
     }
-    return GatewayProcess(next_hop=next_hop, workdir=workdir, env=env).start()
+    return GatewayProcess(next_hop=next_hop, workdir=workdir, env=env, args=["--processes", str(processes)]).start()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the messages")
+    parser.add_argument("--processes", type=int, default=os.cpu_count(), help="gateway processes (one per core)")
     args = parser.parse_args()
     vendor = bench_database("gateway")
     from tests.support.sink import SmtpSink
 
     workdir = Path(tempfile.mkdtemp(prefix="lockpost-bench-"))
     with SmtpSink() as sink:
-        gateway = start(sink.address, workdir / "gw")
+        gateway = start(sink.address, workdir / "gw", args.processes)
         try:
             run = Run(gateway, sink)
             run.push(1024, 20)  # warm up: imports, connections, first queries
-            print(f"database: {vendor}; {CLIENTS} concurrent LMTP clients; pass-through pipeline")
+            print(
+                f"database: {vendor}; {CLIENTS} concurrent LMTP clients; {args.processes} gateway process(es); "
+                "pass-through pipeline"
+            )
             for label, size, count in SIZES:
                 count = max(10, count // 10) if args.quick else count
                 rate, p50, p99 = run.push(size, count)
