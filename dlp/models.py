@@ -3,7 +3,7 @@ the quarantine. The scanning engine itself (dlp.scan) knows nothing of these:
 `Rule.to_rule()` hands it a plain dlp.rules.Rule."""
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from dlp import rules as engine_rules
 from dlp.engine import compile_rules
 from gateway.models import Domain, MailUser, Message
+from gateway.policy import epoch as policy_epoch
 
 ACTION_CHOICES = [(a, a.replace("_", " ")) for a in engine_rules.ACTIONS]
 KIND_CHOICES = [(k, k) for k in engine_rules.KINDS]
@@ -35,6 +36,39 @@ def unique_per_level(prefix, field):
     ]
 
 
+class PolicyQuerySet(models.QuerySet):
+    """Rules and exemptions are cached per process under the policy epoch
+    (gateway.policy.epoch): the writes that send no signals move it on too.
+    (Saves and deletes do, through the receivers at the end of this module.)"""
+
+    def update(self, **kwargs):
+        with transaction.atomic(using=self.db):
+            done = super().update(**kwargs)
+            policy_epoch.bump(using=self.db)
+        return done
+
+    def bulk_create(self, objs, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            made = super().bulk_create(objs, *args, **kwargs)
+            policy_epoch.bump(using=self.db)
+        return made
+
+    def bulk_update(self, objs, *args, **kwargs):
+        with transaction.atomic(using=self.db):
+            done = super().bulk_update(objs, *args, **kwargs)
+            policy_epoch.bump(using=self.db)
+        return done
+
+
+class SavedWithEpoch:
+    """A save outside a transaction still commits with its epoch bump (the
+    post_save receiver), so no process sees the row with the old epoch."""
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+
+
 class LevelMixin:
     @property
     def level_label(self):
@@ -45,7 +79,7 @@ class LevelMixin:
         return "gateway"
 
 
-class Rule(LevelMixin, models.Model):
+class Rule(SavedWithEpoch, LevelMixin, models.Model):
     """One DLP rule at one level. Checked by the engine on every save, so a
     rule the scanner cannot run (bad RE2 pattern, unknown detector) is
     refused when written, not when mail arrives."""
@@ -69,6 +103,8 @@ class Rule(LevelMixin, models.Model):
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="dlp_rules")
     user = models.ForeignKey(MailUser, null=True, blank=True, on_delete=models.CASCADE, related_name="dlp_rules")
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PolicyQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -99,7 +135,7 @@ class Rule(LevelMixin, models.Model):
             raise ValidationError(getattr(error, "reason", str(error))) from None
 
 
-class Exemption(LevelMixin, models.Model):
+class Exemption(SavedWithEpoch, LevelMixin, models.Model):
     """A domain or user opting out of an inherited rule, by name. The rule
     must allow it (Rule.exemptible); dlp.inherit reports refused exemptions."""
 
@@ -107,6 +143,8 @@ class Exemption(LevelMixin, models.Model):
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="dlp_exemptions")
     user = models.ForeignKey(MailUser, null=True, blank=True, on_delete=models.CASCADE, related_name="dlp_exemptions")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PolicyQuerySet.as_manager()
 
     class Meta:
         ordering = ["rule_name"]
@@ -203,3 +241,8 @@ class Notice(models.Model):
 
     def __str__(self):
         return f"DLP notice for {self.message_id}: {self.action}"
+
+
+# Every save and delete of a rule or an exemption moves the policy epoch on.
+policy_epoch.connect(Rule)
+policy_epoch.connect(Exemption)

@@ -9,6 +9,11 @@ class GatewayConfig(AppConfig):
         from dlp.signals import quarantine_released
 
         quarantine_released.connect(requeue_released, dispatch_uid="gateway-requeue-released")
+        # Changes to settings, domains and users move the policy epoch on,
+        # so every process's cached policy is dropped (gateway.policy.cache).
+        from gateway.policy import epoch
+
+        epoch.connect_gateway_models()
 
 
 def requeue_released(sender, message_id, by, **kwargs):

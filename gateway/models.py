@@ -4,7 +4,7 @@ trail; domains, users and their settings. Imports no other app."""
 import hashlib
 import secrets
 
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 
@@ -261,6 +261,43 @@ class TrailEntry(models.Model):
 
     def __str__(self):
         return f"[{self.stage}] {self.text}"
+
+
+class ConfigEpoch(models.Model):
+    """A counter moved on, in the same transaction, by every change to the
+    configuration a process keeps in memory (settings, domains, DLP rules):
+    a process that finds it where it was knows its copy is still good. In the
+    database, not Django's cache, so a change made by the admin's process
+    reaches every gateway process (see gateway.policy.epoch)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.BigIntegerField(default=0)
+    # Random on every bump: a rolled-back bump, or a row deleted and made
+    # again, never brings back a (value, stamp) pair a process has seen.
+    stamp = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name} epoch {self.value}"
+
+    @classmethod
+    def bump(cls, name, using="default"):
+        """Move `name` on (creating its row), as part of the current transaction."""
+        table = connections[using].ops.quote_name(cls._meta.db_table)
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (name, value, stamp) VALUES (%s, 1, %s) "  # noqa: S608 - our own table name
+                f"ON CONFLICT (name) DO UPDATE SET value = {table}.value + 1, stamp = excluded.stamp",
+                [name, secrets.randbits(62)],
+            )
+
+    @classmethod
+    def read(cls, name, using="default"):
+        """(value, stamp) of `name`, (0, 0) when it was never bumped."""
+        table = connections[using].ops.quote_name(cls._meta.db_table)
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"SELECT value, stamp FROM {table} WHERE name = %s", [name])  # noqa: S608
+            row = cursor.fetchone()
+        return tuple(row) if row else (0, 0)
 
 
 # Kept in a module of its own (the PDF pipeline owns it); imported here so
