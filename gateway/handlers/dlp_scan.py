@@ -25,6 +25,7 @@ from dlp.scan import scan_message
 from gateway import spool
 from gateway.models import Message
 from gateway.pipeline import HoldMessage
+from gateway.policy.cache import epoch_for
 from gateway.policy.definitions import DEFINITIONS
 from gateway.policy.resolver import Effective
 
@@ -50,7 +51,7 @@ def dlp_scan(ctx):
         return
     if already_decided(ctx):
         return
-    effective = services.rules_for(ctx.mail_from)
+    effective = services.rules_for(ctx.mail_from, epoch_for(ctx))
     for level, name, reason in effective.refused:
         ctx.note("dlp", f"{level}: rule {name!r} not exempted: {reason}")
     if not effective.rules:
@@ -106,7 +107,7 @@ def apply(ctx, action, found, outgoing, reason=""):
     """Carry out `action` for `outgoing` (the recipients it concerns)."""
     message = Message.objects.get(queue_id=ctx.queue_id)
     sender = outgoing[0]
-    told = {"managers": services.managers_of(ctx.mail_from), "language": value(sender, "dlp_language")}
+    told = {"managers": services.managers_of(ctx.mail_from, epoch_for(ctx)), "language": value(sender, "dlp_language")}
     addresses = [r.address for r in outgoing]
     if action == "quarantine":
         quarantine(ctx, message, found, told, reason)

@@ -1,9 +1,22 @@
 """Reads the levels of the settings hierarchy from the database and hands
-them to the pure resolver."""
+them to the pure resolver.
+
+What it reads is kept in this process for as long as the policy epoch stays
+where it was (see cache and epoch). Each lookup takes `epoch`: the pipeline
+passes the one its message reads once (cache.epoch_for); without it, the
+lookup reads the epoch itself."""
+
+from types import MappingProxyType
 
 from gateway.models import Domain, MailUser, Setting
 
+from . import epoch as policy_epoch
+from .cache import EpochCache
 from .resolver import Level, resolve
+
+# Addresses and domains whose levels and effective settings are kept; a few
+# KB each. More than the senders and partners a gateway sees in a while.
+_cache = EpochCache(limit=5000)
 
 
 def domain_of(address):
@@ -11,43 +24,66 @@ def domain_of(address):
 
 
 def matching_domains(domain):
-    """The Domain rows that apply to `domain`, most general first."""
+    """The Domain rows that apply to `domain`, most general first (read now, not kept)."""
     return Domain.objects.lineage(domain)
 
 
-def is_internal_address(address):
-    domains = matching_domains(domain_of(address))
-    return bool(domains) and domains[-1].internal
+def is_internal_address(address, epoch=None):
+    lineage = _lineage(domain_of(address), _now(epoch))
+    return bool(lineage) and lineage[-1][1]
 
 
-def levels_for(address):
+def levels_for(address, epoch=None):
     """Global, then every matching domain, then the user, each with its own values."""
     address = address.strip().lower()
-    levels = levels_for_domain(domain_of(address))
+    levels = levels_for_domain(domain_of(address), epoch)
     user = MailUser.objects.filter(email=address).first()
     if user is not None:
         levels.append(Level(f"user {user.email}", _values(user.settings.all())))
     return levels
 
 
-def levels_for_domain(name):
+def levels_for_domain(name, epoch=None):
     """Global, then every domain row that applies to `name` (its own row last)."""
-    levels = [Level("global", _values(Setting.objects.filter(domain=None, user=None)))]
-    for domain in matching_domains(name.strip().lower()):
-        values = {"locality": "internal" if domain.internal else "external"}
-        values.update(_values(domain.settings.all()))
-        levels.append(Level(f"domain {domain.name}", values))
+    epoch = _now(epoch)
+    levels = [_cache.get(epoch, "global", _global_level)]
+    levels += [level for level, _internal in _lineage(name.strip().lower(), epoch)]
     return levels
 
 
-def effective_settings(address):
-    return resolve(levels_for(address))
+def effective_settings(address, epoch=None):
+    """{key: Effective} for `address`: a dict of its own, the caller may change it."""
+    address = address.strip().lower()
+    epoch = _now(epoch)
+    return dict(_cache.get(epoch, ("address", address), lambda: resolve(levels_for(address, epoch))))
 
 
-def effective_domain_settings(name):
+def effective_domain_settings(name, epoch=None):
     """What an address at `name` with no settings of its own would get."""
-    return resolve(levels_for_domain(name))
+    name = name.strip().lower()
+    epoch = _now(epoch)
+    return dict(_cache.get(epoch, ("domain settings", name), lambda: resolve(levels_for_domain(name, epoch))))
+
+
+def _now(epoch):
+    return policy_epoch.current() if epoch is None else epoch
+
+
+def _global_level():
+    return Level("global", _values(Setting.objects.filter(domain=None, user=None)))
+
+
+def _lineage(name, epoch):
+    """((Level, internal), ...) for the domain rows that apply to `name`."""
+    return _cache.get(epoch, ("domain", name), lambda: tuple(_domain_level(row) for row in matching_domains(name)))
+
+
+def _domain_level(domain):
+    values = {"locality": "internal" if domain.internal else "external"}
+    values.update(_values(domain.settings.all()))
+    return Level(f"domain {domain.name}", MappingProxyType(values)), domain.internal
 
 
 def _values(queryset):
-    return {s.key: s.value for s in queryset}
+    # Read-only: levels kept in the cache are shared by every caller.
+    return MappingProxyType({s.key: s.value for s in queryset})
