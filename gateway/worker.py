@@ -171,21 +171,22 @@ def _locked_message(message_id, lease):
 def _finish(message_id, lease, context):
     with transaction.atomic():
         message = _locked_message(message_id, lease)
-        made = _write_deliveries(message, context)
-        _write_recipients(message, context)
+        # Read after the lock, so that no other writer's rows are missed.
+        rows = {r.position: r for r in message.recipients.all()}
+        deliveries, made, linked = _write_deliveries(message, rows, context)
+        _write_recipients(rows, linked, context)
         context.note("worker", f"pipeline done: {made} new output(s)")
         _write_trail(message, context.trail)
-        outstanding = message.deliveries.filter(state__in=OUTSTANDING)
-        if outstanding.exists():
+        if any(d.state in OUTSTANDING for d in deliveries):
             message.state = State.DELIVERING
         else:
             from gateway.delivery import message_state
 
-            message.state = message_state(message.recipients.values_list("state", flat=True)) or State.DELIVERED
+            message.state = message_state(r.state for r in rows.values()) or State.DELIVERED
         message.lease_until = None
         message.save(update_fields=["state", "lease_until", "updated_at"])
-        pending = list(outstanding.filter(state=Delivery.State.PENDING).values_list("pk", flat=True))
-        refused = list(message.deliveries.filter(state=Delivery.State.BOUNCED, attempts=0).values_list("pk", flat=True))
+    pending = [d.pk for d in deliveries if d.state == Delivery.State.PENDING]
+    refused = [d.pk for d in deliveries if d.state == Delivery.State.BOUNCED and d.attempts == 0]
     for delivery_id in pending:
         doorbell.ring_delivery(delivery_id)
     if refused:
@@ -200,62 +201,86 @@ def _finish(message_id, lease, context):
     return message.state
 
 
-def _write_deliveries(message, context):
+def _write_deliveries(message, rows, context):
     """One Delivery per group, found again by its key. Recipients that already
-    have a delivery (an earlier run, a released hold) get no second one."""
-    taken = set(message.recipients.filter(delivery__isnull=False).values_list("position", flat=True))
-    made = 0
+    have a delivery (an earlier run, a released hold) get no second one.
+    Links the rows in `rows` in memory (_write_recipients saves them).
+    Returns (every delivery of the message, how many were made now, the
+    positions linked now)."""
+    taken = {position for position, row in rows.items() if row.delivery_id is not None}
+    # A delivery is written in the same transaction as the links to it, and
+    # links are never removed: with no recipient linked there is no delivery
+    # to find again, so a first run need not look.
+    fields = ("id", "message", "group_key", "state", "attempts")
+    existing = {d.group_key: d for d in message.deliveries.only(*fields)} if taken else {}
+    new, links, linked = [], [], set()
     for group in context.groups:
         positions = sorted(p for p in group.positions if p not in taken)
         if not positions:
             continue
         key = group.key if positions == sorted(group.positions) else pipeline.group_key(group.treatment, positions)
-        delivery, created = Delivery.objects.get_or_create(
-            message=message,
-            group_key=key,
-            defaults={
-                "treatment": group.treatment,
-                "mail_from": context.mail_from,
-                # Sent from the spool when it is the message as received: a
-                # large message is then stored once, not once per output.
-                **(
-                    {"prefix": context.prefix, "content": b""}
-                    if context.shares_spooled_bytes(group)
-                    else {"prefix": b"", "content": context.content_for(group)}
-                ),
-            },
-        )
-        made += created
         refused = {p: context.recipient(p).refusal for p in positions if context.recipient(p).refusal}
-        for position, reply in refused.items():
-            # Refused by a handler: recorded bounced with its reply, so
-            # delivery's DSN path (send_owed_dsns) tells the sender.
-            message.recipients.filter(position=position, delivery__isnull=True).update(
-                delivery=delivery, state=Recipient.State.BOUNCED, reply=reply
-            )
-        message.recipients.filter(position__in=positions, delivery__isnull=True).update(
-            delivery=delivery, state=Recipient.State.PENDING
-        )
-        if refused and created and len(refused) == len(positions):
-            delivery.state, delivery.finished_at, delivery.last_reply = (
-                Delivery.State.BOUNCED,
-                timezone.now(),
-                "; ".join(f"{context.recipient(p).address}: {r}" for p, r in refused.items()),
-            )
-            delivery.save(update_fields=["state", "finished_at", "last_reply"])
+        delivery = existing.get(key)
+        if delivery is None:
+            delivery = existing[key] = _new_delivery(message, key, group, context)
+            if refused and len(refused) == len(positions):
+                # Refused whole by a handler: never sent; delivery's DSN path
+                # (send_owed_dsns) tells the sender.
+                delivery.state, delivery.finished_at = Delivery.State.BOUNCED, timezone.now()
+                delivery.last_reply = "; ".join(f"{context.recipient(p).address}: {r}" for p, r in refused.items())
+            new.append(delivery)
+        links.append((delivery, positions, refused))
         taken.update(positions)
-    return made
+    Delivery.objects.bulk_create(new)
+    for delivery, positions, refused in links:
+        for position in positions:
+            row = rows.get(position)
+            if row is not None:
+                row.delivery = delivery
+                row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
+                row.reply = refused.get(position, row.reply)
+                linked.add(position)
+    return list(existing.values()), len(new), linked
 
 
-def _write_recipients(message, context):
-    rows = {r.position: r for r in message.recipients.all()}
-    changed = []
-    for info in context.recipients:
-        row = rows.get(info.position)
-        if row is not None and (row.direction, row.bcc) != (info.direction, info.bcc):
+def _new_delivery(message, key, group, context):
+    return Delivery(
+        message=message,
+        group_key=key,
+        treatment=group.treatment,
+        mail_from=context.mail_from,
+        # Sent from the spool when it is the message as received: a large
+        # message is then stored once, not once per output.
+        **(
+            {"prefix": context.prefix, "content": b""}
+            if context.shares_spooled_bytes(group)
+            else {"prefix": b"", "content": context.content_for(group)}
+        ),
+    )
+
+
+def _write_recipients(rows, linked, context):
+    """Saves the links made by _write_deliveries and the pipeline's direction
+    and Bcc, each row once (one statement for the usual first run)."""
+    infos = {info.position: info for info in context.recipients}
+    to_link, classified = [], []
+    for position, row in rows.items():
+        info = infos.get(position)
+        changed = info is not None and (row.direction, row.bcc) != (info.direction, info.bcc)
+        if changed:
             row.direction, row.bcc = info.direction, info.bcc
-            changed.append(row)
-    Recipient.objects.bulk_update(changed, ["direction", "bcc"])
+        if position in linked:
+            to_link.append(row)
+        elif changed:
+            classified.append(row)
+    # Only rows still without a delivery are linked (as the message lock
+    # already ensures): a recipient never gets a second one.
+    Recipient.objects.filter(delivery__isnull=True).bulk_update(
+        to_link, ["delivery", "state", "reply", "direction", "bcc"]
+    )
+    # Direction and Bcc only: a row with a delivery may be written meanwhile
+    # by its sender (state, reply), which must not be undone here.
+    Recipient.objects.bulk_update(classified, ["direction", "bcc"])
 
 
 def _write_trail(message, notes):
