@@ -12,7 +12,7 @@ import random
 import re
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -34,17 +34,38 @@ class LeaseLost(Exception):
 
 def deliver(delivery_id):
     """One delivery attempt for the row, if it is due and nobody else holds it."""
-    now = timezone.now()
-    delivery = claim(delivery_id, now)
-    if delivery is not None:
-        recipients = list(delivery.recipients.filter(state=Recipient.State.PENDING).order_by("position"))
-        if recipients:
-            replies, via = _send(delivery, recipients)
-        else:
-            replies, via = {}, "nothing left to send"
-        record(delivery, recipients, replies, via, timezone.now())
-    # Also for finished rows: a bounce that could not be queued last time is owed still.
-    send_owed_dsns(delivery_id)
+    delivery = claim(delivery_id, timezone.now())
+    if delivery is None:
+        # Not ours to send; but a bounce that could not be queued last time is owed still.
+        send_owed_dsns(delivery_id)
+        return
+    everyone = list(delivery.recipients.order_by("position"))
+    recipients = [r for r in everyone if r.state == Recipient.State.PENDING]
+    if recipients:
+        replies, via = _send(delivery, recipients)
+    else:
+        replies, via = {}, "nothing left to send"
+    record(delivery, recipients, replies, via, timezone.now())
+    # Owed by this attempt, or by an earlier one whose bounce the spool could
+    # not take: only then is there a bounce to look for.
+    if delivery.mail_from and any(r.state == Recipient.State.BOUNCED and not r.dsn_sent for r in everyone):
+        send_owed_dsns(delivery_id)
+
+
+# What an attempt reads of the delivery and its message, content included
+# (it is sent right away): one query.
+LOADED = (
+    "message",
+    "message__queue_id",
+    "message__received_at",
+    "message__listener_profile",
+    "group_key",
+    "mail_from",
+    "attempts",
+    "lease_until",
+    "prefix",
+    "content",
+)
 
 
 def claim(delivery_id, now):
@@ -53,23 +74,17 @@ def claim(delivery_id, now):
     due = Q(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.DEFERRED], next_attempt_at__lte=now)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     lease = {"lease_until": now + datetime.timedelta(seconds=_lease_seconds()), "attempts": F("attempts") + 1}
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            locked = Delivery.objects.select_for_update(skip_locked=True).filter(due & free).values_list("pk")
-            if not list(locked):
-                return None
-            Delivery.objects.filter(pk=delivery_id).update(**lease)
-        # Without row locks (SQLite) the conditional update alone decides:
-        # only one writer can move the lease from free to taken.
-        elif not Delivery.objects.filter(due & free).update(**lease):
-            return None
-    # The content is loaded only for the send itself: it may be large.
-    return Delivery.objects.select_related("message").defer("content").get(pk=delivery_id)
+    # One conditional update decides: only one writer can move the lease from
+    # free to taken (PostgreSQL makes a second one wait for the first's row
+    # lock, then checks the condition again on the row as the first left it).
+    if not Delivery.objects.filter(due & free).update(**lease):
+        return None
+    return Delivery.objects.select_related("message").only(*LOADED).get(pk=delivery_id)
 
 
 def _send(delivery, recipients):
     """Returns ({address: Reply}, a description of where it went)."""
-    content = output_bytes(delivery)
+    content = _take_output(delivery)
     addresses = [recipient.address for recipient in recipients]
     # A listener profile may send its output elsewhere (the scanner flows).
     target = settings.LOCKPOST_PROFILE_NEXT_HOPS.get(delivery.message.listener_profile) or settings.LOCKPOST_NEXT_HOP
@@ -103,9 +118,21 @@ def output_bytes(delivery):
     """The bytes a delivery sends: its prefix, then its own content or the
     spooled message's."""
     prefix, content = Delivery.objects.filter(pk=delivery.pk).values_list("prefix", "content").get()
+    return _output(prefix, content, delivery.message_id)
+
+
+def _take_output(delivery):
+    """output_bytes from what claim loaded; the row lets go of it, so that a
+    large output is not held twice while it is sent."""
+    prefix, content = delivery.prefix, delivery.content
+    delivery.prefix = delivery.content = None
+    return _output(prefix, content, delivery.message_id)
+
+
+def _output(prefix, content, message_id):
     if not content:
         # An output that shares the message's bytes is stored without a copy.
-        content = load_raw(delivery.message_id)
+        content = load_raw(message_id)
     # PostgreSQL drivers may hand back a memoryview; bytes() of bytes is free.
     return bytes(prefix) + bytes(content) if prefix else bytes(content)
 
@@ -139,24 +166,21 @@ def record(delivery, recipients, replies, via, now):
 
 def _record(delivery, recipients, replies, via, now, expires_at):
     message = delivery.message
-    # Our lease's expiry is the fencing token: if it changed, the row is
-    # another worker's now and nothing of ours may be written.
-    if not Delivery.objects.filter(pk=delivery.pk, lease_until=delivery.lease_until).update(
-        lease_until=F("lease_until")
-    ):
-        raise LeaseLost
     for recipient in recipients:
-        reply = replies[recipient.address]
-        recipient.reply = reply_text(reply)
-        if reply.accepted:
-            recipient.state = Recipient.State.DELIVERED
-        elif reply.permanent:
-            recipient.state = Recipient.State.BOUNCED
-        elif now >= expires_at:
-            recipient.state = Recipient.State.BOUNCED
-            recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
-        recipient.save(update_fields=["state", "reply"])
-    state = delivery_state(set(delivery.recipients.values_list("state", flat=True)))
+        _apply_reply(recipient, replies[recipient.address], message, now, expires_at)
+    # Lock the message first, then read every recipient's state: two
+    # deliveries of one message finishing at once would otherwise each miss
+    # the other's recipients and both leave it "delivering". (The read is a
+    # statement of its own so that it sees what the lock waited for.)
+    message_now = Message.objects.select_for_update().filter(pk=message.pk).values_list("state", flat=True).get()
+    ours = {recipient.pk: recipient.state for recipient in recipients}
+    states = [
+        (delivery_id, ours.get(pk, state))
+        for pk, delivery_id, state in Recipient.objects.filter(message_id=message.pk).values_list(
+            "pk", "delivery_id", "state"
+        )
+    ]
+    state = delivery_state({s for delivery_id, s in states if delivery_id == delivery.pk})
     changes = {"state": state, "lease_until": None}
     if state == Delivery.State.DEFERRED:
         changes["next_attempt_at"] = min(now + backoff(delivery.attempts), expires_at)
@@ -164,7 +188,12 @@ def _record(delivery, recipients, replies, via, now, expires_at):
         changes["finished_at"] = now
     if recipients:
         changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in recipients)
-    Delivery.objects.filter(pk=delivery.pk).update(**changes)
+    # Our lease's expiry is the fencing token: if it changed, the row is
+    # another worker's now and nothing of ours may be written (this is the
+    # first write of the transaction).
+    if not Delivery.objects.filter(pk=delivery.pk, lease_until=delivery.lease_until).update(**changes):
+        raise LeaseLost
+    Recipient.objects.bulk_update(recipients, ["state", "reply"])
     TrailEntry.objects.create(
         message=message,
         stage="delivery",
@@ -177,8 +206,29 @@ def _record(delivery, recipients, replies, via, now, expires_at):
             "state": state,
         },
     )
-    refresh_message_state(message.pk)
+    _set_message_state(message.pk, message_now, message_state(s for _, s in states))
     return state
+
+
+def _apply_reply(recipient, reply, message, now, expires_at):
+    """The recipient's new state and reply, in memory."""
+    recipient.reply = reply_text(reply)
+    if reply.accepted:
+        recipient.state = Recipient.State.DELIVERED
+    elif reply.permanent:
+        recipient.state = Recipient.State.BOUNCED
+    elif now >= expires_at:
+        recipient.state = Recipient.State.BOUNCED
+        recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
+
+
+def _set_message_state(message_id, current, state):
+    """Inside the transaction that locked the message: its state from its
+    recipients', unless it is still being received or processed (or has no
+    recipients, or is in that state already)."""
+    if state is None or state == current or current in (Message.State.RECEIVED, Message.State.PROCESSING):
+        return
+    Message.objects.filter(pk=message_id).update(state=state, updated_at=timezone.now())
 
 
 def reply_text(reply):
@@ -220,20 +270,6 @@ def message_state(recipient_states):
         # Nothing delivered, but some still await a decision.
         return Message.State.HELD
     return Message.State.BOUNCED
-
-
-def refresh_message_state(message_id):
-    """Sets the message's state from its recipients, unless it is still
-    being received or processed."""
-    # Lock the message first: two deliveries of one message finishing at once
-    # would each miss the other's recipients and both leave it "delivering".
-    Message.objects.select_for_update().filter(pk=message_id).values_list("pk").first()
-    states = Recipient.objects.filter(message_id=message_id).values_list("state", flat=True)
-    state = message_state(states)
-    if state is not None:
-        Message.objects.filter(pk=message_id).exclude(
-            state__in=[Message.State.RECEIVED, Message.State.PROCESSING]
-        ).update(state=state, updated_at=timezone.now())
 
 
 def send_owed_dsns(delivery_id):
