@@ -80,7 +80,10 @@ class FastPath:
 
     def __init__(self, anchors, intermediates):
         self.intermediates = list(intermediates)
-        self.store = verification.Store(list(anchors)) if anchors else None
+        try:
+            self.store = verification.Store(list(anchors))
+        except ValueError:  # no anchors, or one the Rust verifier cannot take: pyhanko alone
+            self.store = None
         self.ca_policy, self.ee_policy = _policies()
         self._verifiers = {}
         self._plain_crls = {}
