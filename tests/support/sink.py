@@ -21,8 +21,12 @@ undone); a null sender (MAIL FROM:<>) is recorded as "". Scripting, all optional
         max_size=None,          # SIZE limit in bytes; None: unlimited
     )
 
-A refused DATA keeps nothing. In pytest use the `smtp_sink` fixture (a
-default sink) or `make_smtp_sink(**options)`; both stop the sink afterwards.
+A refused DATA keeps nothing. `sink.connections` counts the connections
+accepted since start, `sink.open_connections` those open now, and
+`sink.drop_connections()` closes these from the server's side, as an MTA does
+with an idle client. In pytest use the
+`smtp_sink` fixture (a default sink) or `make_smtp_sink(**options)`; both stop
+the sink afterwards.
 """
 
 import asyncio
@@ -61,6 +65,10 @@ class _SinkSMTP(SMTP):
     # aiosmtpd refuses lines over 1001 bytes with a permanent 500; a sink that
     # bounces what real MTAs pass would make tests lie, so accept long lines.
     line_length_limit = 1024 * 1024
+
+    def connection_lost(self, error):
+        super().connection_lost(error)
+        self.event_handler.sink._servers.discard(self)
 
 
 class _Handler:
@@ -111,7 +119,10 @@ class _Controller(Controller):
         super().__init__(handler, hostname="127.0.0.1", port=sock.getsockname()[1], **kwargs)
 
     def factory(self):
-        return _SinkSMTP(self.handler, **self.SMTP_kwargs)
+        # Called once per accepted connection.
+        server = _SinkSMTP(self.handler, **self.SMTP_kwargs)
+        self.handler.sink._connected(server)
+        return server
 
     def _create_server(self):
         return self.loop.create_server(self._factory_invoker, sock=self._sock)
@@ -173,6 +184,8 @@ class SmtpSink:
         self.max_size = max_size
         self.received = []
         self.auth_failures = 0
+        self.connections = 0
+        self._servers = set()  # the open connections, to drop them (event loop thread only)
         self.port = None
         self.cert_path = None
         self._cond = threading.Condition()
@@ -199,6 +212,10 @@ class SmtpSink:
             options["auth_exclude_mechanism"] = ["CRAM-MD5"]
         self._controller = _Controller(_Handler(self), sock, **options)
         self._controller.start()
+        with self._cond:
+            # Not the controller's own check that the server answers.
+            self.connections = 0
+            self._servers.clear()
         return self
 
     def stop(self):
@@ -226,6 +243,30 @@ class SmtpSink:
             if not self._cond.wait_for(lambda: len(self.received) >= count, timeout):
                 raise TimeoutError(f"sink got {len(self.received)} of {count} messages in {timeout}s")
             return list(self.received)
+
+    @property
+    def open_connections(self):
+        """How many connections are open now."""
+        return len(self._servers)
+
+    def drop_connections(self, timeout=5.0):
+        """Closes every open connection from the server's side; returns when done."""
+        dropped = threading.Event()
+
+        def drop():
+            for server in list(self._servers):
+                if server.transport is not None:
+                    server.transport.close()
+            dropped.set()
+
+        self._controller.loop.call_soon_threadsafe(drop)
+        if not dropped.wait(timeout):
+            raise TimeoutError("the sink did not drop its connections")
+
+    def _connected(self, server):
+        with self._cond:
+            self.connections += 1
+            self._servers.add(server)
 
     def _record(self, mail):
         with self._cond:
