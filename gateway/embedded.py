@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.module_loading import import_string
 
+from gateway import next_hop
+
 log = logging.getLogger(__name__)
 
 _running = None  # the EmbeddedWorker of this process, once started
@@ -110,6 +112,7 @@ class EmbeddedWorker:
                 self._guarded(run_job, kind, object_id)
         finally:
             connection.close()
+            next_hop.close_kept()  # this thread's SMTP connection, if it kept one
 
     def _sweep_loop(self):
         from gateway.worker import sweep
