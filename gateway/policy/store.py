@@ -14,8 +14,9 @@ from . import epoch as policy_epoch
 from .cache import EpochCache
 from .resolver import Level, resolve
 
-# Addresses and domains whose levels and effective settings are kept; a few
-# KB each. More than the senders and partners a gateway sees in a while.
+# Addresses and domains whose levels and effective settings are kept: a few
+# hundred bytes an address (those with no settings of their own share their
+# domain's values), some KB for a domain or a user with settings.
 _cache = EpochCache(limit=5000)
 
 
@@ -37,9 +38,9 @@ def levels_for(address, epoch=None):
     """Global, then every matching domain, then the user, each with its own values."""
     address = address.strip().lower()
     levels = levels_for_domain(domain_of(address), epoch)
-    user = MailUser.objects.filter(email=address).first()
+    user = _user_level(address)
     if user is not None:
-        levels.append(Level(f"user {user.email}", _values(user.settings.all())))
+        levels.append(user)
     return levels
 
 
@@ -55,14 +56,26 @@ def effective_settings(address, epoch=None):
     """{key: Effective} for `address`: a dict of its own, the caller may change it."""
     address = address.strip().lower()
     epoch = _now(epoch)
-    return dict(_cache.get(epoch, ("address", address), lambda: resolve(levels_for(address, epoch))))
+    return dict(_cache.get(epoch, ("address", address), lambda: _effective(address, epoch)))
 
 
 def effective_domain_settings(name, epoch=None):
     """What an address at `name` with no settings of its own would get."""
     name = name.strip().lower()
-    epoch = _now(epoch)
-    return dict(_cache.get(epoch, ("domain settings", name), lambda: resolve(levels_for_domain(name, epoch))))
+    return dict(_domain_effective(name, _now(epoch)))
+
+
+def _effective(address, epoch):
+    user = _user_level(address)
+    if user is None or not user.values:
+        # Most addresses (partners, new users) have no settings of their
+        # own: they share their domain's values instead of a copy each.
+        return _domain_effective(domain_of(address), epoch)
+    return resolve([*levels_for_domain(domain_of(address), epoch), user])
+
+
+def _domain_effective(name, epoch):
+    return _cache.get(epoch, ("domain settings", name), lambda: resolve(levels_for_domain(name, epoch)))
 
 
 def _now(epoch):
@@ -76,6 +89,11 @@ def _global_level():
 def _lineage(name, epoch):
     """((Level, internal), ...) for the domain rows that apply to `name`."""
     return _cache.get(epoch, ("domain", name), lambda: tuple(_domain_level(row) for row in matching_domains(name)))
+
+
+def _user_level(address):
+    user = MailUser.objects.filter(email=address).first()
+    return None if user is None else Level(f"user {user.email}", _values(user.settings.all()))
 
 
 def _domain_level(domain):
