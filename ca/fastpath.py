@@ -79,9 +79,13 @@ class FastPath:
     a TrustContext), with what it learnt about the CRLs it was shown."""
 
     def __init__(self, anchors, intermediates):
+        self.anchors = list(anchors)
         self.intermediates = list(intermediates)
+        # The verifier hands back the very objects it was given: the CAs'
+        # extensions are looked at once, here, not on every path.
+        self._plain_cas = {id(c) for c in [*self.anchors, *self.intermediates] if _plain(c)}
         try:
-            self.store = verification.Store(list(anchors))
+            self.store = verification.Store(self.anchors)
         except ValueError:  # no anchors, or one the Rust verifier cannot take: pyhanko alone
             self.store = None
         self.ca_policy, self.ee_policy = _policies()
@@ -113,7 +117,7 @@ class FastPath:
             chain = self._verifier(at).verify(leaf, self.intermediates).chain
         except Exception:  # any refusal or oddity: pyhanko decides
             return None
-        if len(chain) < 2 or not all(_plain(c) for c in chain):
+        if len(chain) < 2 or not _plain(leaf) or not all(id(c) in self._plain_cas for c in chain[1:]):
             return None
         # The verifier judged validity at the start of the minute: now to the second.
         if not all(c.not_valid_before_utc <= at <= c.not_valid_after_utc for c in chain):

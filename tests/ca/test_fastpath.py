@@ -96,6 +96,13 @@ def _case(name):
         permitted = x509.NameConstraints(permitted_subtrees=[x509.RFC822Name("example.com")], excluded_subtrees=None)
         narrow = _ca("Intermediate", ROOT, 2, (permitted, True))
         return bob, [narrow], []
+    if name == "name constraints exclude the subject":
+        # Non-critical, against RFC 5280: the Rust verifier then lets the
+        # directory name pass, pyhanko still honours it. Only the list of
+        # plain extensions keeps such a path from the fast path.
+        subject = x509.DirectoryName(bob.cert.subject)
+        excluded = x509.NameConstraints(permitted_subtrees=None, excluded_subtrees=[subject])
+        return bob, [_ca("Intermediate", ROOT, 2, (excluded, False))], []
     if name == "policy constraints require a policy":
         constraints = x509.PolicyConstraints(require_explicit_policy=0, inhibit_policy_mapping=None)
         strict = _ca("Intermediate", ROOT, 2, (constraints, True))
@@ -120,6 +127,7 @@ NOT_PLAIN = [
     "signed by a stranger of the same name",
     "path length exceeded",
     "name constraints exclude the address",
+    "name constraints exclude the subject",
     "policy constraints require a policy",
     "unknown critical extension",
     "intermediate revoked by a CRL it names",
