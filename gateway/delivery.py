@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool
+from gateway.bulk import update_alike
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
 from gateway.spool_raw import load_raw
@@ -193,7 +194,7 @@ def _record(delivery, recipients, replies, via, now, expires_at):
     # first write of the transaction).
     if not Delivery.objects.filter(pk=delivery.pk, lease_until=delivery.lease_until).update(**changes):
         raise LeaseLost
-    Recipient.objects.bulk_update(recipients, ["state", "reply"])
+    update_alike(Recipient.objects.all(), recipients, ["state", "reply"])
     TrailEntry.objects.create(
         message=message,
         stage="delivery",

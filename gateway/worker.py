@@ -32,6 +32,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gateway import doorbell, pipeline
+from gateway.bulk import update_alike
 from gateway.delivery import deliveries_owing_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.spool_raw import load_raw
@@ -275,24 +276,12 @@ def _write_recipients(rows, linked, context):
             classified.append(row)
     # Only rows still without a delivery are linked (as the message lock
     # already ensures): a recipient never gets a second one.
-    _update_alike(
+    update_alike(
         Recipient.objects.filter(delivery__isnull=True), to_link, ["delivery", "state", "reply", "direction", "bcc"]
     )
     # Direction and Bcc only: a row with a delivery may be written meanwhile
     # by its sender (state, reply), which must not be undone here.
-    _update_alike(Recipient.objects.all(), classified, ["direction", "bcc"])
-
-
-def _update_alike(queryset, rows, fields):
-    """Save `fields` of `rows`: one UPDATE for each set of rows with the same
-    values (usually all of them). bulk_update would write one CASE a field
-    and a row, which cost more to build than the whole pipeline's run."""
-    alike = {}
-    for row in rows:
-        values = tuple((f, getattr(row, f"{f}_id" if f == "delivery" else f)) for f in fields)
-        alike.setdefault(values, []).append(row.pk)
-    for values, pks in alike.items():
-        queryset.filter(pk__in=pks).update(**{f"{f}_id" if f == "delivery" else f: v for f, v in values})
+    update_alike(Recipient.objects.all(), classified, ["direction", "bcc"])
 
 
 def _write_trail(message, notes):
