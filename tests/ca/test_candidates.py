@@ -1,6 +1,7 @@
 """The certificates selection considers for an address, read in one query."""
 
 import pytest
+from django.db import connection, transaction
 
 from ca import selection, store
 from gateway.models import MailUser
@@ -47,3 +48,26 @@ def test_signing_candidates_need_a_key_whichever_way_they_are_found(root):
     stored, _ = store.add_certificate(signer.der)
     store.add_private_key(stored, signer.key)
     assert selection.signing_identity("alice@example.com").chosen == [stored]
+
+
+def _choose_then_roll_back(address):
+    with transaction.atomic():
+        chosen = selection.encryption_certificates(address).chosen
+        raise RuntimeError(chosen)
+
+
+def test_the_lookup_is_prepared_once_per_connection_and_outlives_a_rollback(root):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as on a new connection
+    selection._prepared.clear()
+    cert, _ = store.add_certificate(pki.make("Bob", root, email="bob@example.org").der)
+    # Prepared inside a transaction that is then rolled back: still there after.
+    with pytest.raises(RuntimeError, match="CN=Bob"):
+        _choose_then_roll_back("bob@example.org")
+    for _ in range(3):
+        assert selection.encryption_certificates("bob@example.org").chosen == [cert]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'lockpost_ca_%'")
+        assert [row[0] for row in cursor.fetchall()] == ["lockpost_ca_candidates_any"]
