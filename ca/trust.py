@@ -162,6 +162,15 @@ class TrustContext:
                 return parsed.subject.rfc4514_string()
         return None
 
+    def _revoked_by_crl(self, parsed, at):
+        """When a CRL we hold lists `parsed` as revoked by `at`: the date; else None."""
+        for crl in self.parsed_crls:
+            if crl.issuer == parsed.issuer:
+                entry = crl.get_revoked_certificate_by_serial_number(parsed.serial_number)
+                if entry is not None and entry.revocation_date_utc <= at:
+                    return entry.revocation_date_utc
+        return None
+
     def _validate(self, parsed, usage, at):
         """The path validation's PathResult: the Rust verifier's when it
         plainly accepts the path, else pyhanko's."""
@@ -196,11 +205,9 @@ class TrustContext:
         if answer is not None and answer.status == "revoked" and answer.revoked_at <= at:
             return f"revoked on {answer.revoked_at:%Y-%m-%d} (OCSP)", []
         parsed = x509_of(cert)
-        for crl in self.parsed_crls:
-            if crl.issuer == parsed.issuer:
-                entry = crl.get_revoked_certificate_by_serial_number(parsed.serial_number)
-                if entry is not None and entry.revocation_date_utc <= at:
-                    return f"revoked on {entry.revocation_date_utc:%Y-%m-%d} (CRL of {cert.issuer})", []
+        revoked = self._revoked_by_crl(parsed, at)
+        if revoked:
+            return f"revoked on {revoked:%Y-%m-%d} (CRL of {cert.issuer})", []
         if action == TrustListEntry.Action.ALLOW:
             # Allowed by the admin: trusted without a path, but still only
             # for what its key usage permits.
@@ -214,6 +221,14 @@ class TrustContext:
                 self._verdicts.clear()
             self._verdicts[key] = result
         if result.valid:
+            # pyhanko consults a CRL only for a certificate that names a
+            # distribution point; one we hold covers its issuer's every
+            # certificate, the intermediates on the path too.
+            for above in result.path[1:-1]:
+                revoked = self._revoked_by_crl(above, at)
+                if revoked:
+                    name = above.subject.rfc4514_string()
+                    return f"revoked: intermediate {name} revoked on {revoked:%Y-%m-%d}", []
             return None, result.path
         problem = result.problem or "not valid"
         if problem.startswith(("key usage", "extended key usage")):

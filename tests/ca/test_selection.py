@@ -82,6 +82,16 @@ def test_revoked_by_a_stored_crl(root, crl_url):
     assert "revoked" in verdicts(selection.encryption_certificates("bob@example.org"))["Bob"]
 
 
+def test_an_intermediate_revoked_by_a_stored_crl_takes_its_leaves_with_it(root, intermediate):
+    # Neither names a distribution point: the CRL we hold covers them all the same.
+    add(pki.make("Bob", intermediate, email="bob@example.org"))
+    assert selection.encryption_certificates("bob@example.org").chosen
+    RevocationList.objects.create(issuer="Root", der=pki.crl(root, [intermediate]), this_update=NOW - DAY)
+    sel = selection.encryption_certificates("bob@example.org")
+    assert sel.chosen == []
+    assert verdicts(sel)["Bob"].startswith("revoked: intermediate CN=Intermediate")
+
+
 def test_blocked_wins_and_allowed_skips_the_path():
     stranger = pki.make("Stranger Root", ca=True, slot=3)
     allowed = add(pki.make("Allowed", stranger, email="bob@example.org"))
