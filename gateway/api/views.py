@@ -1,6 +1,7 @@
 """Domains, users and messages through the API. Staff only (the project's
 default permission); reading raw bytes needs its own permission too."""
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
@@ -25,8 +26,26 @@ from .settings_views import effective_rows
 NAME_IN_PATH = r"[^/]+"
 
 
+class PolicyWrites:
+    """Each write in one transaction with the policy epoch's bump (a signal
+    of the save): committed apart, a message processed in between would
+    still see the old policy in a process that cached it."""
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            super().perform_create(serializer)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            super().perform_update(serializer)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            super().perform_destroy(instance)
+
+
 @extend_schema(tags=["domains"])
-class DomainViewSet(viewsets.ModelViewSet):
+class DomainViewSet(PolicyWrites, viewsets.ModelViewSet):
     """Mail domains. Internal ones are the organisation's own."""
 
     queryset = Domain.objects.all()
@@ -44,7 +63,7 @@ class DomainViewSet(viewsets.ModelViewSet):
 
 @extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("domain", str, description="Only this domain.")]))
 @extend_schema(tags=["users"])
-class MailUserViewSet(viewsets.ModelViewSet):
+class MailUserViewSet(PolicyWrites, viewsets.ModelViewSet):
     """Email addresses Lockpost knows, internal or external. Mail creates them when first seen."""
 
     queryset = MailUser.objects.all()

@@ -87,6 +87,33 @@ def test_domain_crud(api):
     assert api.get("/api/domains/example.com/").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ("post", "/api/domains/", {"name": "new.example"}),
+        ("patch", "/api/domains/old.example/", {"internal": True}),
+        ("delete", "/api/domains/old.example/", None),
+        ("delete", "/api/users/bob@old.example/", None),
+    ],
+)
+def test_a_write_and_its_policy_bump_commit_together(api, monkeypatch, request_):
+    Domain.objects.create(name="old.example")
+    MailUser.objects.create(email="bob@old.example")
+    before = {(d.name, d.internal) for d in Domain.objects.all()}, set(MailUser.objects.values_list("email", "pk"))
+
+    def broken_bump(using="default"):
+        raise RuntimeError("the epoch row is unreachable")
+
+    monkeypatch.setattr("gateway.policy.epoch.bump", broken_bump)
+    api.raise_request_exception = False
+    method, url, data = request_
+    reply = getattr(api, method)(url, data, format="json") if data is not None else api.delete(url)
+    assert reply.status_code == 500
+    # Nothing of the write stays when its bump fails: the two go together.
+    after = {(d.name, d.internal) for d in Domain.objects.all()}, set(MailUser.objects.values_list("email", "pk"))
+    assert after == before
+
+
 def test_domain_names_are_checked_and_unique(api):
     bad = api.post("/api/domains/", {"name": "not a domain"}, format="json")
     assert bad.status_code == 400
