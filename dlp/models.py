@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dlp import rules as engine_rules
 from dlp.engine import compile_rules
-from gateway.models import Domain, MailUser, Message
-from gateway.policy import epoch as policy_epoch
+from gateway.models import ConfigEpoch, Domain, MailUser, Message
 
 ACTION_CHOICES = [(a, a.replace("_", " ")) for a in engine_rules.ACTIONS]
 KIND_CHOICES = [(k, k) for k in engine_rules.KINDS]
@@ -39,24 +38,24 @@ def unique_per_level(prefix, field):
 class PolicyQuerySet(models.QuerySet):
     """Rules and exemptions are cached per process under the policy epoch
     (gateway.policy.epoch): the writes that send no signals move it on too.
-    (Saves and deletes do, through the receivers at the end of this module.)"""
+    (Saves and deletes do, through the receivers gateway.policy.epoch connects.)"""
 
     def update(self, **kwargs):
         with transaction.atomic(using=self.db):
             done = super().update(**kwargs)
-            policy_epoch.bump(using=self.db)
+            ConfigEpoch.bump(ConfigEpoch.POLICY, using=self.db)
         return done
 
     def bulk_create(self, objs, *args, **kwargs):
         with transaction.atomic(using=self.db):
             made = super().bulk_create(objs, *args, **kwargs)
-            policy_epoch.bump(using=self.db)
+            ConfigEpoch.bump(ConfigEpoch.POLICY, using=self.db)
         return made
 
     def bulk_update(self, objs, *args, **kwargs):
         with transaction.atomic(using=self.db):
             done = super().bulk_update(objs, *args, **kwargs)
-            policy_epoch.bump(using=self.db)
+            ConfigEpoch.bump(ConfigEpoch.POLICY, using=self.db)
         return done
 
 
@@ -241,8 +240,3 @@ class Notice(models.Model):
 
     def __str__(self):
         return f"DLP notice for {self.message_id}: {self.action}"
-
-
-# Every save and delete of a rule or an exemption moves the policy epoch on.
-policy_epoch.connect(Rule)
-policy_epoch.connect(Exemption)

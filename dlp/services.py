@@ -3,7 +3,6 @@
 act on it. The engine (dlp.scan, dlp.inherit) stays pure; this wraps it."""
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 from django.db import transaction
@@ -13,8 +12,6 @@ from dlp import inherit
 from dlp.models import Exemption, QuarantinedMessage, QuarantineEvent, Rule
 from dlp.signals import quarantine_released
 from gateway.models import Domain, MailUser, Message, RawMessage, Recipient, Setting
-from gateway.policy import epoch as policy_epoch
-from gateway.policy.cache import EpochCache
 from gateway.policy.store import effective_settings
 
 log = logging.getLogger(__name__)
@@ -27,11 +24,6 @@ class NotHeld(Exception):
 
 
 # --- rules ------------------------------------------------------------------
-
-
-# Senders whose effective rules are kept in this process, under the policy
-# epoch (gateway.policy.cache): rules and exemptions move it on when they change.
-_rules = EpochCache(limit=5000)
 
 
 def levels_for(address):
@@ -56,15 +48,10 @@ def _level(name, rules, exemptions):
     )
 
 
-def rules_for(address, epoch=None):
+def rules_for(address):
     """The effective rules (dlp.inherit.EffectiveRules) for mail from `address`,
-    under `epoch` (the pipeline's, gateway.policy.cache.epoch_for) or the current one."""
-    address = address.strip().lower()
-    epoch = policy_epoch.current() if epoch is None else epoch
-    found = _rules.get(epoch, address, lambda: inherit.effective_rules(levels_for(address)))
-    # Rules and refusals are tuples of frozen values; the two dicts are copied
-    # so that no caller can change what the next one gets.
-    return replace(found, origin=dict(found.origin), exempted=dict(found.exempted))
+    read now (the pipeline keeps them: gateway.policy.dlp_rules)."""
+    return inherit.effective_rules(levels_for(address))
 
 
 # --- who -------------------------------------------------------------------

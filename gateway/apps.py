@@ -13,7 +13,7 @@ class GatewayConfig(AppConfig):
         # so every process's cached policy is dropped (gateway.policy.cache).
         from gateway.policy import epoch
 
-        epoch.connect_gateway_models()
+        epoch.connect_models()
 
 
 def requeue_released(sender, message_id, by, **kwargs):

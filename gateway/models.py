@@ -270,6 +270,8 @@ class ConfigEpoch(models.Model):
     database, not Django's cache, so a change made by the admin's process
     reaches every gateway process (see gateway.policy.epoch)."""
 
+    POLICY = "policy"  # settings, domains, users' levels, DLP rules and exemptions
+
     name = models.CharField(max_length=32, primary_key=True)
     value = models.BigIntegerField(default=0)
     # Random on every bump: a rolled-back bump, or a row deleted and made

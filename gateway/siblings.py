@@ -24,7 +24,7 @@ from django.conf import settings
 
 log = logging.getLogger("gateway")
 
-READY = "gateway ready:"
+READY = "gateway ready:"  # the line every gateway process prints once it serves
 RESTART_DELAY = 1.0  # seconds before a sibling that died is started again
 START_TIMEOUT = 120.0
 
@@ -56,6 +56,9 @@ class Sibling:
         self.output = output  # where the sibling's lines go (our stdout)
         self.process = None
         self._stopping = threading.Event()
+        # Stopping and starting again exclude each other: a restart never
+        # begins after stop() has looked for the process to stop.
+        self._spawning = threading.Lock()
         self._ready = threading.Event()
         self._watcher = None
 
@@ -70,8 +73,9 @@ class Sibling:
             raise RuntimeError(f"gateway sibling {self.number} did not start within {timeout:g}s")
 
     def stop(self, grace):
-        self._stopping.set()
-        process = self.process
+        with self._spawning:
+            self._stopping.set()
+            process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -112,7 +116,10 @@ class Sibling:
             log.error("gateway sibling %d exited with %s; starting it again", self.number, code)
             if self._stopping.wait(RESTART_DELAY):
                 return
-            self._spawn()
+            with self._spawning:
+                if self._stopping.is_set():
+                    return
+                self._spawn()
 
 
 def start_siblings(count, listener, profiled, grace, output):
@@ -135,7 +142,7 @@ def start_siblings(count, listener, profiled, grace, output):
     return started
 
 
-def wait_all(siblings, grace):
+def stop_all(siblings, grace):
     """Stop every sibling (in parallel: each waits for its own work to end)."""
     threads = [threading.Thread(target=s.stop, args=(grace,)) for s in siblings]
     for thread in threads:

@@ -25,6 +25,7 @@ from dlp.scan import scan_message
 from gateway import spool
 from gateway.models import Message
 from gateway.pipeline import HoldMessage
+from gateway.policy import dlp_rules
 from gateway.policy.cache import epoch_for
 from gateway.policy.definitions import DEFINITIONS
 from gateway.policy.resolver import Effective
@@ -51,7 +52,7 @@ def dlp_scan(ctx):
         return
     if already_decided(ctx):
         return
-    effective = services.rules_for(ctx.mail_from, epoch_for(ctx))
+    effective = dlp_rules.rules_for(ctx.mail_from, epoch_for(ctx))
     for level, name, reason in effective.refused:
         ctx.note("dlp", f"{level}: rule {name!r} not exempted: {reason}")
     if not effective.rules:

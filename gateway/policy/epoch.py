@@ -1,6 +1,6 @@
 """The policy epoch: moved on in the same transaction as every change to
 what gateway.policy.cache keeps in memory (settings, domains, users' levels,
-and the DLP rules and exemptions, which dlp.models connects itself).
+and the DLP rules and exemptions).
 
 Saves and deletes are caught by signals. Queryset `.update()` and the bulk
 operations send none: code that uses them on these models calls `bump()`.
@@ -11,7 +11,7 @@ from django.db.models.signals import post_delete, post_save
 
 from gateway.models import ConfigEpoch, Domain, MailUser, Setting
 
-POLICY = "policy"
+POLICY = ConfigEpoch.POLICY
 
 
 def bump(using="default"):
@@ -36,13 +36,19 @@ def user_saved(sender, created, using="default", **kwargs):
 
 
 def connect(model, on_save=changed):
-    """Bump on every save and delete of `model` (gateway.apps, dlp.models)."""
+    """Bump on every save and delete of `model`."""
     uid = f"policy-epoch-{model._meta.label_lower}"
     post_save.connect(on_save, sender=model, dispatch_uid=uid)
     post_delete.connect(changed, sender=model, dispatch_uid=uid)
 
 
-def connect_gateway_models():
+def connect_models():
+    """Called once the apps are loaded (gateway.apps): gateway may import dlp,
+    not the other way round, so the DLP models are connected from here."""
+    from dlp.models import Exemption, Rule
+
     connect(Setting)
     connect(Domain)
     connect(MailUser, on_save=user_saved)
+    connect(Rule)
+    connect(Exemption)

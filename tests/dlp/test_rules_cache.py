@@ -6,19 +6,18 @@ next message; with no change only the epoch is read."""
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from dlp import services
 from dlp.models import Exemption, QuarantinedMessage, Rule
 from gateway import worker
 from gateway.models import Domain, MailUser, Message
-from gateway.policy import epoch
+from gateway.policy import dlp_rules, epoch
 from tests.support.gateway_process import REPO, database_url
 from tests.support.spooled import mail_bytes, spooled_message
+from tests.support.waiting import elsewhere
 
 # Real commits: other connections and processes must see them.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,24 +36,6 @@ def world(monkeypatch):
     return corp
 
 
-def elsewhere(change):
-    """Run `change` on a connection of its own (another thread), committed."""
-    errors = []
-
-    def run():
-        try:
-            change()
-        except Exception as error:  # reported in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    assert not errors, errors
-
-
 def other_process(code):
     """Python `code` in a Django process of its own, on the test database."""
     env = {**os.environ, "DATABASE_URL": database_url()}
@@ -70,7 +51,7 @@ def other_process(code):
 
 
 def rules(address=SENDER):
-    return {r.name: r.action for r in services.rules_for(address).rules}
+    return {r.name: r.action for r in dlp_rules.rules_for(address).rules}
 
 
 def send():
@@ -81,12 +62,12 @@ def send():
 
 def test_repeated_lookups_read_the_epoch_and_nothing_else():
     Exemption.objects.create(rule_name="cards", domain=Domain.objects.get(name="partner.test"))
-    first = services.rules_for(SENDER), services.rules_for("x@partner.test")
+    first = dlp_rules.rules_for(SENDER), dlp_rules.rules_for("x@partner.test")
     now = epoch.current()
 
     with CaptureQueriesContext(connection) as queries:
-        again = services.rules_for(SENDER), services.rules_for("x@partner.test")
-        under_one_epoch = services.rules_for(SENDER, now)
+        again = dlp_rules.rules_for(SENDER), dlp_rules.rules_for("x@partner.test")
+        under_one_epoch = dlp_rules.rules_for(SENDER, now)
 
     assert again == first
     assert under_one_epoch == first[0]
@@ -95,11 +76,11 @@ def test_repeated_lookups_read_the_epoch_and_nothing_else():
 
 
 def test_a_caller_changing_its_result_does_not_change_the_next_one():
-    mine = services.rules_for(SENDER)
+    mine = dlp_rules.rules_for(SENDER)
     mine.origin.clear()
     mine.exempted["cards"] = "tampered"
 
-    again = services.rules_for(SENDER)
+    again = dlp_rules.rules_for(SENDER)
     assert again.origin == {"cards": "gateway"}
     assert again.exempted == {}
 
@@ -142,7 +123,7 @@ def test_an_exemption_granted_and_withdrawn_elsewhere_applies_at_once():
 
     elsewhere(lambda: Exemption.objects.create(rule_name="cards", user=MailUser.objects.create(email=SENDER)))
     assert "cards" not in rules()
-    assert services.rules_for(SENDER).exempted == {"cards": f"user {SENDER}"}
+    assert dlp_rules.rules_for(SENDER).exempted == {"cards": f"user {SENDER}"}
 
     elsewhere(lambda: Exemption.objects.filter(rule_name="cards").delete())
     assert "cards" in rules()

@@ -17,6 +17,7 @@ from gateway.models import Message
 from tests.support.pipeline_probes import pipeline_with_gate
 from tests.support.sink import SmtpSink
 from tests.support.spooled import mail_bytes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -30,15 +31,6 @@ def submit(gateway, rcpt_tos, to=None, subject="crash test"):
     replies = send(gateway.host, gateway.port, "sender@partner.test", rcpt_tos, data)
     assert [r.code for r in replies] == [250] * len(rcpt_tos), replies
     return QUEUED_AS.search(replies[0].text).group(1)
-
-
-def wait_until(condition, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def wait_delivered(queue_ids, gateway, timeout=40):

@@ -5,7 +5,6 @@ with no change, lookups ask the database for the epoch and nothing else."""
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 from django.db import connection, transaction
@@ -18,6 +17,7 @@ from gateway.pipeline import Context, RecipientInfo
 from gateway.policy import epoch, service, store
 from gateway.policy.cache import EpochCache
 from tests.support.gateway_process import REPO, database_url
+from tests.support.waiting import elsewhere
 
 # Real commits: other connections and processes must see them.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,24 +32,6 @@ def world():
     corp = Domain.objects.create(name="corp.test", internal=True)
     service.set_setting(service.Scope(domain=corp), "signing_mode", "never")
     return corp
-
-
-def elsewhere(change):
-    """Run `change` on a connection of its own (another thread), committed."""
-    errors = []
-
-    def run():
-        try:
-            change()
-        except Exception as error:  # reported in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    assert not errors, errors
 
 
 def other_process(*args):

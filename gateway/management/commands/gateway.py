@@ -103,7 +103,7 @@ class Command(BaseCommand):
             stop.wait()
             log.info("shutting down")
         finally:
-            siblings.wait_all(others, options["grace"])
+            siblings.stop_all(others, options["grace"])
             # Listener first: no new mail while the worker winds down.
             for extra in profiled:
                 extra.stop(grace=options["grace"])
@@ -148,7 +148,7 @@ class Command(BaseCommand):
         return started
 
     @staticmethod
-    def ready_line(listener, worker, profiled=(), siblings=0):
+    def ready_line(listener, worker, profiled=(), sibling_count=0):
         """One line that says the gateway is up; tests and scripts wait for it."""
         parts = []
         if listener is not None:
@@ -163,6 +163,6 @@ class Command(BaseCommand):
         hop = settings.LOCKPOST_NEXT_HOP or f"outbox {settings.LOCKPOST_OUTBOX_DIR}"
         if worker is not None:
             parts.append(f"delivering to {hop}")
-        if siblings:
-            parts.append(f"{siblings + 1} processes")
-        return "gateway ready: " + ", ".join(parts)
+        if sibling_count:
+            parts.append(f"{sibling_count + 1} processes")
+        return f"{siblings.READY} " + ", ".join(parts)
