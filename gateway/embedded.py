@@ -35,23 +35,26 @@ def submit(kind, object_id):
     return True
 
 
-def run_job(kind, object_id):
-    """Do one job. Imported late: delivery may pull in a lot."""
+def run_jobs(kind, object_ids):
+    """Do jobs of one kind together (their SQL is shared). Imported late:
+    delivery may pull in a lot."""
     if kind == "message":
-        from gateway.worker import process
+        from gateway.worker import process_many
 
-        process(object_id)
+        process_many(object_ids)
     elif kind == "delivery":
         from gateway.delivery import deliver
 
-        deliver(object_id)
+        for delivery_id in object_ids:
+            deliver(delivery_id)
     else:
         raise ValueError(f"unknown job kind {kind!r}")
 
 
 class EmbeddedWorker:
-    def __init__(self, threads=None, sweep_interval=None):
+    def __init__(self, threads=None, sweep_interval=None, batch=None):
         self.threads = threads or settings.LOCKPOST_WORKER_THREADS
+        self.batch = batch or settings.LOCKPOST_WORKER_BATCH
         self.sweep_interval = sweep_interval or settings.LOCKPOST_SWEEP_INTERVAL
         self._queue = queue.Queue()
         self._queued = set()  # what is waiting, so repeated rings queue it once
@@ -104,15 +107,30 @@ class EmbeddedWorker:
         try:
             while not self._stopping.is_set():
                 try:
-                    kind, object_id = self._queue.get(timeout=0.2)
+                    jobs = [self._queue.get(timeout=0.2)]
                 except queue.Empty:
                     continue
+                jobs += self._more(self.batch - 1)
                 with self._lock:
-                    self._queued.discard((kind, object_id))
-                self._guarded(run_job, kind, object_id)
+                    self._queued.difference_update(jobs)
+                for kind in ("message", "delivery"):
+                    ids = [object_id for job_kind, object_id in jobs if job_kind == kind]
+                    if ids:
+                        self._guarded(run_jobs, kind, ids)
         finally:
             connection.close()
             next_hop.close_kept()  # this thread's SMTP connection, if it kept one
+
+    def _more(self, most):
+        """Up to `most` more jobs that are already waiting: a busy queue is
+        worked in batches, an idle one job by job without delay."""
+        jobs = []
+        while len(jobs) < most:
+            try:
+                jobs.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return jobs
 
     def _sweep_loop(self):
         from gateway.worker import sweep

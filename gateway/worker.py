@@ -27,14 +27,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gateway import doorbell, pipeline
-from gateway.bulk import update_alike
-from gateway.delivery import deliveries_owing_dsns
+from gateway.bulk import update_alike, update_each
+from gateway.delivery import deliveries_owing_dsns, message_state, send_owed_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
+from gateway.policy import epoch as policy_epoch
+from gateway.policy.cache import EPOCH_KEY
 from gateway.spool_raw import load_raw
 
 log = logging.getLogger(__name__)
@@ -53,55 +55,127 @@ class LeaseLost(Exception):
 def process(message_id):
     """Process one message if it is ours to take. Returns the new state, or
     None when the message was not free (already done, or leased by another)."""
-    lease = claim(message_id)
-    if lease is None:
-        return None
-    message = Message.objects.get(pk=message_id)
+    return process_many([message_id]).get(message_id)
+
+
+def process_many(message_ids):
+    """Process those of the messages that are free to take, together: one
+    claim, one lease keeper and one transaction for all their results, so that
+    a busy gateway pays for its SQL per batch rather than per message. Returns
+    {message id: new state (None if its lease was lost)} for the ones claimed."""
+    leases = claim_many(message_ids)
+    if not leases:
+        return {}
+    messages = Message.objects.in_bulk(list(leases))
+    open_recipients = _open_recipients(list(leases))
+    outcomes, contexts = {}, {}
+    keeper = LeaseKeeper(leases)
+    with keeper:
+        # One policy for the batch: the epoch is read once, as it was once a message.
+        epoch = policy_epoch.current()
+        for message_id in sorted(leases):
+            outcomes[message_id] = outcome = _load(messages[message_id], open_recipients.get(message_id, []))
+            if outcome.kind == "loaded":
+                outcome.context.decided[EPOCH_KEY] = epoch
+                contexts[message_id] = outcome.context
+        pipeline.prepare(list(contexts.values()))
+        for message_id, context in contexts.items():
+            outcomes[message_id] = _run_pipeline(message_id, context)
+    # The keeper has stopped: the leases it leaves are final and fence every write below.
+    leases = keeper.leases
+    states = {message_id: None for message_id in outcomes if message_id not in leases}
+    for message_id in states:
+        log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
+    finished = {i: outcome.context for i, outcome in outcomes.items() if i in leases and outcome.kind == "done"}
+    states.update(_finish_all(finished, leases, messages))
+    for message_id, outcome in outcomes.items():
+        if message_id not in leases or outcome.kind == "done":
+            continue
+        if outcome.kind == "hold":
+            states[message_id] = _hold(message_id, leases[message_id], outcome.trail, outcome.reason)
+        else:
+            attempts = messages[message_id].process_attempts
+            states[message_id] = _fail(message_id, leases[message_id], outcome.trail, outcome.error, attempts)
+    return states
+
+
+class Outcome:
+    """Where one message of a batch stands: "loaded" (its context built),
+    "done" (the pipeline ran through), "hold" (with a reason) or "fail"
+    (with the error)."""
+
+    def __init__(self, kind, context=None, *, reason="", error=None):
+        self.kind, self.context, self.reason, self.error = kind, context, reason, error
+
+    @property
+    def trail(self):
+        return self.context.trail if self.context is not None else []
+
+
+def _load(message, recipients):
+    """Outcome "loaded" with the message's context, or why it is not run."""
     if message.process_attempts > settings.LOCKPOST_PROCESS_ATTEMPTS:
         # Claimed again and again without finishing: something kills the
         # worker on this message. Stop before it kills the next one.
-        return _hold(message_id, lease, [], f"held after {message.process_attempts - 1} unfinished attempts")
-    context = None
-    keeper = LeaseKeeper(message_id, lease)
+        return Outcome("hold", reason=f"held after {message.process_attempts - 1} unfinished attempts")
     try:
-        context = load_context(message)
-        with keeper:
-            pipeline.run(context)
-        return _finish(message_id, keeper.until, context)
+        return Outcome("loaded", load_context(message, recipients))
+    except Exception as error:
+        log.exception("message %s: loading it failed", message.pk)
+        return Outcome("fail", error=error)
+
+
+def _run_pipeline(message_id, context):
+    try:
+        pipeline.run(context)
+        return Outcome("done", context)
     except pipeline.HoldMessage as hold:
-        return _hold(message_id, keeper.until, context.trail, f"held: {hold}")
-    except LeaseLost:
-        log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
-        return None
+        return Outcome("hold", context, reason=f"held: {hold}")
     except Exception as error:
         log.exception("message %s: processing failed", message_id)
-        trail = context.trail if context is not None else []
-        return _fail(message_id, keeper.until, trail, error, message.process_attempts)
+        return Outcome("fail", context, error=error)
 
 
 def claim(message_id, now=None):
     """Take the message for processing. Returns the lease's expiry (the
     fencing token), or None when it is not free to take."""
+    return claim_many([message_id], now).get(message_id)
+
+
+def claim_many(message_ids, now=None):
+    """Take those of the messages that are free for processing, in one
+    statement. Returns {message id: the lease's expiry (the fencing token)}."""
     now = now or timezone.now()
     until = now + timedelta(seconds=settings.LOCKPOST_PROCESS_LEASE)
-    lease_free = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-    taken = (
-        Message.objects.filter(pk=message_id, state__in=[State.RECEIVED, State.PROCESSING])
-        .filter(lease_free)
-        .update(state=State.PROCESSING, lease_until=until, process_attempts=F("process_attempts") + 1, updated_at=now)
+    table = connection.ops.quote_name(Message._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    marks = ", ".join(["%s"] * len(message_ids))
+    # Raw SQL for RETURNING (PostgreSQL, SQLite >= 3.35): exactly the rows this
+    # statement took, which a second query by lease value could not promise.
+    sql = (
+        f"UPDATE {table} SET state = %s, lease_until = %s, process_attempts = process_attempts + 1, updated_at = %s "  # noqa: S608
+        f"WHERE id IN ({marks}) AND state IN (%s, %s) AND (lease_until IS NULL OR lease_until <= %s) RETURNING id"
     )
-    return until if taken else None
+    params = [State.PROCESSING, adapt(until), adapt(now), *message_ids, State.RECEIVED, State.PROCESSING, adapt(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {message_id: until for (message_id,) in cursor.fetchall()}
 
 
-def load_context(message):
+def _open_recipients(message_ids):
+    """{message id: its recipients still to be given a delivery}, in order."""
+    waiting = (Recipient.State.PENDING, Recipient.State.HELD)
+    rows = Recipient.objects.filter(message_id__in=message_ids, delivery__isnull=True, state__in=waiting)
+    found = {}
+    for row in rows.order_by("message_id", "position").only("message_id", "address", "position"):
+        found.setdefault(row.message_id, []).append(pipeline.RecipientInfo(address=row.address, position=row.position))
+    return found
+
+
+def load_context(message, recipients):
     """A pipeline.Context built from the spool."""
     # The spool's own reader: the ORM would hold the bytes several times over.
     raw = load_raw(message.pk)
-    recipients = [
-        pipeline.RecipientInfo(address=r.address, position=r.position)
-        for r in message.recipients.order_by("position")
-        if r.delivery_id is None and r.state in (Recipient.State.PENDING, Recipient.State.HELD)
-    ]
     return pipeline.Context(
         queue_id=message.queue_id,
         mail_from=message.mail_from,
@@ -116,15 +190,14 @@ def load_context(message):
 
 
 class LeaseKeeper:
-    """Renews a message's lease from a side thread while the pipeline runs,
-    so a long pipeline keeps its message and a dead one loses it soon."""
+    """Renews the leases of a batch of messages from a side thread while the
+    pipeline runs, so a long pipeline keeps its messages and a dead one loses
+    them soon. `leases` ends up holding only those still ours."""
 
-    def __init__(self, message_id, until):
-        self.message_id = message_id
-        self.until = until
-        self.lost = False
+    def __init__(self, leases):
+        self.leases = dict(leases)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{message_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{min(leases)}", daemon=True)
 
     def __enter__(self):
         self._thread.start()
@@ -133,88 +206,151 @@ class LeaseKeeper:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        if self.lost and exc[0] is None:
-            raise LeaseLost(self.message_id)
 
     def _run(self):
         interval = settings.LOCKPOST_PROCESS_LEASE / 3
         try:
-            while not self._stop.wait(interval) and not self.lost:
+            while not self._stop.wait(interval) and self.leases:
                 self.renew()
         finally:
             connection.close()
 
     def renew(self):
-        until = timezone.now() + timedelta(seconds=settings.LOCKPOST_PROCESS_LEASE)
+        # A batch is claimed with one expiry and renewed to one: one statement.
+        [until] = set(self.leases.values())
+        renewed_until = timezone.now() + timedelta(seconds=settings.LOCKPOST_PROCESS_LEASE)
+        ours = Message.objects.filter(pk__in=list(self.leases), state=State.PROCESSING, lease_until=until)
         try:
-            renewed = Message.objects.filter(pk=self.message_id, state=State.PROCESSING, lease_until=self.until).update(
-                lease_until=until
-            )
+            renewed = ours.update(lease_until=renewed_until)
+            if renewed != len(self.leases):
+                kept = set(
+                    Message.objects.filter(pk__in=list(self.leases), lease_until=renewed_until).values_list(
+                        "pk", flat=True
+                    )
+                )
+            else:
+                kept = set(self.leases)
         except Exception:
-            # A busy database is no reason to give up the message; try again next time.
-            log.warning("message %s: could not renew lease", self.message_id, exc_info=True)
+            # A busy database is no reason to give up the messages; try again next time.
+            log.warning("messages %s: could not renew leases", sorted(self.leases), exc_info=True)
             close_old_connections()
             return
-        if renewed:
-            self.until = until
-        else:
-            self.lost = True
+        self.leases = dict.fromkeys(kept, renewed_until)
 
 
-def _locked_message(message_id, lease):
-    """Inside a transaction: the message, if our lease still holds it."""
-    message = Message.objects.select_for_update().get(pk=message_id)
-    if lease is None or message.state != State.PROCESSING or message.lease_until != lease:
-        raise LeaseLost(message_id)
-    return message
+def _finish_all(contexts, leases, messages):
+    """Writes the results of these messages in one transaction; should that
+    fail, each on its own, so that one message's trouble holds back no other
+    (and one that fails alone is retried later). Returns {message id: new state}."""
+    if len(contexts) > 1:
+        try:
+            return _finish(contexts, leases)
+        except Exception:
+            log.exception("writing the results of %d messages together failed; writing each alone", len(contexts))
+    states = {}
+    for message_id, context in contexts.items():
+        try:
+            states.update(_finish({message_id: context}, leases))
+        except Exception as error:
+            log.exception("message %s: writing its results failed", message_id)
+            attempts = messages[message_id].process_attempts
+            states[message_id] = _fail(message_id, leases[message_id], context.trail, error, attempts)
+    return states
 
 
-def _finish(message_id, lease, context):
+def _finish(contexts, leases):
+    """One transaction: the deliveries, recipient links, trail and state of
+    each message whose lease is still ours (the lease's expiry is the fencing
+    token). Returns {message id: new state, or None for a lease lost meanwhile}."""
+    states = dict.fromkeys(contexts)
+    now = timezone.now()
     with transaction.atomic():
-        message = _locked_message(message_id, lease)
+        # In id order, as every batch locks: two batches never wait on each other in a circle.
+        locked = Message.objects.select_for_update().filter(pk__in=list(contexts)).order_by("pk")
+        messages = [m for m in locked if m.state == State.PROCESSING and m.lease_until == leases.get(m.pk)]
         # Read after the lock, so that no other writer's rows are missed.
-        rows = {r.position: r for r in message.recipients.all()}
-        deliveries, made, linked = _write_deliveries(message, rows, context)
-        _write_recipients(rows, linked, context)
-        context.note("worker", f"pipeline done: {made} new output(s)")
-        _write_trail(message, context.trail)
-        if any(d.state in OUTSTANDING for d in deliveries):
-            message.state = State.DELIVERING
-        else:
-            from gateway.delivery import message_state
+        rows = _recipient_rows([m.pk for m in messages])
+        written = _write_deliveries(messages, rows, contexts)
+        _write_recipients(rows, written, contexts)
+        notes = []
+        for message in messages:
+            deliveries, made, _ = written[message.pk]
+            done = pipeline.TrailNote("worker", f"pipeline done: {made} new output(s)")
+            notes += [(message, note) for note in [*contexts[message.pk].trail, done]]
+            if any(d.state in OUTSTANDING for d in deliveries):
+                message.state = State.DELIVERING
+            else:
+                message.state = message_state(r.state for r in rows[message.pk].values()) or State.DELIVERED
+            message.lease_until, message.updated_at = None, now
+        _write_trail(notes)
+        update_alike(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
+    for message_id in set(contexts) - {m.pk for m in messages}:
+        log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
+    for message in messages:
+        states[message.pk] = message.state
+        _hand_on(message.pk, written[message.pk][0])
+    return states
 
-            message.state = message_state(r.state for r in rows.values()) or State.DELIVERED
-        message.lease_until = None
-        message.save(update_fields=["state", "lease_until", "updated_at"])
-    pending = [d.pk for d in deliveries if d.state == Delivery.State.PENDING]
-    refused = [d.pk for d in deliveries if d.state == Delivery.State.BOUNCED and d.attempts == 0]
-    for delivery_id in pending:
-        doorbell.ring_delivery(delivery_id)
-    if refused:
-        from gateway.delivery import send_owed_dsns
 
-        for delivery_id in refused:
+def _hand_on(message_id, deliveries):
+    """After the commit: ring for what is to be sent; queue the bounce for
+    what the pipeline refused."""
+    for delivery in deliveries:
+        if delivery.state == Delivery.State.PENDING:
+            doorbell.ring_delivery(delivery.pk)
+        elif delivery.state == Delivery.State.BOUNCED and delivery.attempts == 0:
             # Not queued now (spool failing): still owed, delivery.deliveries_owing_dsns lists it.
             try:
-                send_owed_dsns(delivery_id)
+                send_owed_dsns(delivery.pk)
             except Exception:
                 log.exception("message %s: the bounce for refused recipients is not queued yet", message_id)
-    return message.state
 
 
-def _write_deliveries(message, rows, context):
+def _recipient_rows(message_ids):
+    """{message id: {position: Recipient}} for every recipient of these messages."""
+    rows = {message_id: {} for message_id in message_ids}
+    for row in Recipient.objects.filter(message_id__in=message_ids):
+        rows[row.message_id][row.position] = row
+    return rows
+
+
+def _write_deliveries(messages, rows, contexts):
     """One Delivery per group, found again by its key. Recipients that already
     have a delivery (an earlier run, a released hold) get no second one.
     Links the rows in `rows` in memory (_write_recipients saves them).
-    Returns (every delivery of the message, how many were made now, the
-    positions linked now)."""
+    Returns {message id: (every delivery of the message, how many were made
+    now, the positions linked now)}."""
+    plans = {message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk]) for message in messages}
+    # One INSERT for all; the links below need the ids it gives.
+    Delivery.objects.bulk_create([delivery for plan in plans.values() for delivery in plan.new])
+    written = {}
+    for message_id, plan in plans.items():
+        linked = set()
+        for delivery, positions, refused in plan.links:
+            for position in positions:
+                row = rows[message_id].get(position)
+                if row is not None:
+                    row.delivery = delivery
+                    row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
+                    row.reply = refused.get(position, row.reply)
+                    linked.add(position)
+        written[message_id] = (plan.deliveries, len(plan.new), linked)
+    return written
+
+
+class DeliveryPlan:
+    def __init__(self, deliveries, new, links):
+        self.deliveries, self.new, self.links = deliveries, new, links
+
+
+def _plan_deliveries(message, rows, context):
     taken = {position for position, row in rows.items() if row.delivery_id is not None}
     # A delivery is written in the same transaction as the links to it, and
     # links are never removed: with no recipient linked there is no delivery
     # to find again, so a first run need not look.
     fields = ("id", "message", "group_key", "state", "attempts")
     existing = {d.group_key: d for d in message.deliveries.only(*fields)} if taken else {}
-    new, links, linked = [], [], set()
+    new, links = [], []
     for group in context.groups:
         positions = sorted(p for p in group.positions if p not in taken)
         if not positions:
@@ -232,16 +368,7 @@ def _write_deliveries(message, rows, context):
             new.append(delivery)
         links.append((delivery, positions, refused))
         taken.update(positions)
-    Delivery.objects.bulk_create(new)
-    for delivery, positions, refused in links:
-        for position in positions:
-            row = rows.get(position)
-            if row is not None:
-                row.delivery = delivery
-                row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
-                row.reply = refused.get(position, row.reply)
-                linked.add(position)
-    return list(existing.values()), len(new), linked
+    return DeliveryPlan(list(existing.values()), new, links)
 
 
 def _new_delivery(message, key, group, context):
@@ -260,33 +387,34 @@ def _new_delivery(message, key, group, context):
     )
 
 
-def _write_recipients(rows, linked, context):
+def _write_recipients(rows, written, contexts):
     """Saves the links made by _write_deliveries and the pipeline's direction
-    and Bcc, each row once (one statement for the usual first run)."""
-    infos = {info.position: info for info in context.recipients}
+    and Bcc, each row once (one statement for a batch of first runs)."""
     to_link, classified = [], []
-    for position, row in rows.items():
-        info = infos.get(position)
-        changed = info is not None and (row.direction, row.bcc) != (info.direction, info.bcc)
-        if changed:
-            row.direction, row.bcc = info.direction, info.bcc
-        if position in linked:
-            to_link.append(row)
-        elif changed:
-            classified.append(row)
+    for message_id, message_rows in rows.items():
+        infos = {info.position: info for info in contexts[message_id].recipients}
+        linked = written[message_id][2]
+        for position, row in message_rows.items():
+            info = infos.get(position)
+            changed = info is not None and (row.direction, row.bcc) != (info.direction, info.bcc)
+            if changed:
+                row.direction, row.bcc = info.direction, info.bcc
+            if position in linked:
+                to_link.append(row)
+            elif changed:
+                classified.append(row)
     # Only rows still without a delivery are linked (as the message lock
     # already ensures): a recipient never gets a second one.
-    update_alike(
-        Recipient.objects.filter(delivery__isnull=True), to_link, ["delivery", "state", "reply", "direction", "bcc"]
-    )
+    update_each(to_link, ["delivery", "state", "reply", "direction", "bcc"], only_if="delivery_id IS NULL")
     # Direction and Bcc only: a row with a delivery may be written meanwhile
     # by its sender (state, reply), which must not be undone here.
     update_alike(Recipient.objects.all(), classified, ["direction", "bcc"])
 
 
-def _write_trail(message, notes):
+def _write_trail(notes):
+    """`notes`: (message, pipeline.TrailNote) pairs, written in one INSERT."""
     TrailEntry.objects.bulk_create(
-        TrailEntry(message=message, stage=n.stage, text=n.text, data=_plain(n.data)) for n in notes
+        TrailEntry(message=message, stage=n.stage, text=n.text, data=_plain(n.data)) for message, n in notes
     )
 
 
@@ -298,11 +426,19 @@ def _plain(data):
     }
 
 
+def _locked_message(message_id, lease):
+    """Inside a transaction: the message, if our lease still holds it."""
+    message = Message.objects.select_for_update().get(pk=message_id)
+    if lease is None or message.state != State.PROCESSING or message.lease_until != lease:
+        raise LeaseLost(message_id)
+    return message
+
+
 def _hold(message_id, lease, notes, reason):
     try:
         with transaction.atomic():
             message = _locked_message(message_id, lease)
-            _write_trail(message, [*notes, pipeline.TrailNote("worker", reason)])
+            _write_trail((message, note) for note in [*notes, pipeline.TrailNote("worker", reason)])
             message.recipients.filter(state=Recipient.State.PENDING, delivery__isnull=True).update(
                 state=Recipient.State.HELD
             )
@@ -335,7 +471,8 @@ def _fail(message_id, lease, notes, error, attempt):
     try:
         with transaction.atomic():
             message = _locked_message(message_id, lease)
-            _write_trail(message, [*notes, failure, pipeline.TrailNote("worker", f"will try again in {delay:g}s")])
+            again = pipeline.TrailNote("worker", f"will try again in {delay:g}s")
+            _write_trail((message, note) for note in [*notes, failure, again])
             message.state = State.RECEIVED
             message.lease_until = timezone.now() + timedelta(seconds=delay)  # not before
             message.save(update_fields=["state", "lease_until", "updated_at"])

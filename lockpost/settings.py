@@ -346,6 +346,9 @@ LOCKPOST_PROCESS_ATTEMPTS = int(os.environ.get("LOCKPOST_PROCESS_ATTEMPTS", "5")
 LOCKPOST_RING_GRACE = float(os.environ.get("LOCKPOST_RING_GRACE", "120"))
 LOCKPOST_SWEEP_INTERVAL = float(os.environ.get("LOCKPOST_SWEEP_INTERVAL", "30"))
 LOCKPOST_WORKER_THREADS = int(os.environ.get("LOCKPOST_WORKER_THREADS", "4"))
+# Jobs already waiting that a worker thread takes at once: their SQL is
+# written together (one claim, one transaction for the results).
+LOCKPOST_WORKER_BATCH = int(os.environ.get("LOCKPOST_WORKER_BATCH", "16"))
 # Gateway processes on the same listen addresses (SO_REUSEPORT): one per core.
 LOCKPOST_GATEWAY_PROCESSES = int(os.environ.get("LOCKPOST_GATEWAY_PROCESSES", "1"))
 

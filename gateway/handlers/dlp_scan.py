@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 VERDICT = "dlp:verdict"  # ctx.decided: the verdict dict, for dlp_enforce
 FORCED = "dlp:forced"  # positions whose copy must leave encrypted
 DELAYED = "dlp:delayed"  # the action waits for dlp_enforce
+QUARANTINE_ROW = "dlp:quarantine"  # the message's quarantine row (or None), read for a batch
 REFUSAL = "550 5.7.1 Refused by the data leak prevention policy (rules: {})"
 
 
@@ -76,10 +77,24 @@ def dlp_scan(ctx):
     apply(ctx, action, found, outgoing)
 
 
+def prepare(contexts):
+    """A batch's quarantine rows in one query (see already_decided)."""
+    rows = {row.message.queue_id: row for row in _quarantine_rows([ctx.queue_id for ctx in contexts])}
+    for ctx in contexts:
+        ctx.decided[QUARANTINE_ROW] = rows.get(ctx.queue_id)
+
+
+dlp_scan.prepare = prepare
+
+
+def _quarantine_rows(queue_ids):
+    return QuarantinedMessage.objects.filter(message__queue_id__in=queue_ids).select_related("message")
+
+
 def already_decided(ctx):
     """True when a quarantine decision stands: released mail goes on unscanned;
     held mail stays held (a requeue is no way round the quarantine)."""
-    row = QuarantinedMessage.objects.filter(message__queue_id=ctx.queue_id).first()
+    row = ctx.decided[QUARANTINE_ROW] if QUARANTINE_ROW in ctx.decided else _quarantine_rows([ctx.queue_id]).first()
     if row is None:
         return False
     if row.status == QuarantinedMessage.Status.RELEASED:

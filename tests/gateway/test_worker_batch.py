@@ -1,0 +1,219 @@
+"""The worker in batches: process_many() gives each message of a batch what
+process() would have given it alone, one message's trouble holds back none
+of the others, and the batch's SQL does not grow with its size."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from gateway import embedded, worker
+from gateway.delivery import output_bytes
+from gateway.models import Delivery, Domain, Message, Recipient
+from tests.gateway.test_worker import DEFAULT_PIPELINE
+from tests.support.spooled import mail_bytes, spooled_message
+from tests.support.waiting import wait_until
+
+State = Message.State
+
+
+@pytest.fixture
+def rings(monkeypatch):
+    rung = {"messages": [], "deliveries": []}
+    monkeypatch.setattr("gateway.doorbell.ring", rung["messages"].append)
+    monkeypatch.setattr("gateway.doorbell.ring_delivery", rung["deliveries"].append)
+    return rung
+
+
+@pytest.fixture
+def corp(db):
+    return Domain.objects.create(name="corp.test", internal=True)
+
+
+@pytest.fixture
+def with_handler(settings):
+    def use(path):
+        settings.LOCKPOST_PIPELINE = [*DEFAULT_PIPELINE, path]
+
+    return use
+
+
+def spooled(n, subject="Hello"):
+    """n messages from alice, each to its own outside recipient and bob."""
+    messages = []
+    for i in range(n):
+        rcpts = ["bob@corp.test", f"r{i}@partner.test"]
+        messages.append(spooled_message("alice@corp.test", rcpts, mail_bytes(to=rcpts, subject=f"{subject} {i}")))
+    return messages
+
+
+trouble = {"subject": None}
+
+
+def fails_on_its_subject(ctx):
+    """A handler that fails on the message whose subject trouble names."""
+    if trouble["subject"] and f"Subject: {trouble['subject']}\r\n".encode() in ctx.raw:
+        raise RuntimeError("handler on fire")
+
+
+def test_each_message_of_a_batch_gets_its_own_deliveries_links_and_trail(corp, rings):
+    messages = spooled(5)
+
+    states = worker.process_many([m.pk for m in messages])
+
+    assert states == {m.pk: State.DELIVERING for m in messages}
+    for i, message in enumerate(messages):
+        message.refresh_from_db()
+        assert (message.state, message.lease_until, message.process_attempts) == (State.DELIVERING, None, 1)
+        recipients = {r.address: r for r in message.recipients.select_related("delivery")}
+        assert recipients["bob@corp.test"].direction == "internal"
+        assert recipients[f"r{i}@partner.test"].direction == "outgoing"
+        # Each recipient linked to a delivery of its own message, carrying its own message's bytes.
+        for recipient in recipients.values():
+            assert recipient.delivery.message_id == message.pk
+            assert f"Subject: Hello {i}\r\n".encode() in output_bytes(recipient.delivery)
+        assert message.trail.filter(stage="worker", text="pipeline done: 2 new output(s)").count() == 1
+    assert sorted(rings["deliveries"]) == sorted(Delivery.objects.values_list("pk", flat=True))
+
+
+def test_a_batch_takes_only_messages_free_to_take(corp, rings):
+    free, leased, done = spooled(3)
+    Message.objects.filter(pk=leased.pk).update(
+        state=State.PROCESSING, lease_until=timezone.now() + timedelta(minutes=5)
+    )
+    worker.process(done.pk)
+
+    states = worker.process_many([free.pk, leased.pk, done.pk])
+
+    assert states == {free.pk: State.DELIVERING}
+    assert not Delivery.objects.filter(message=leased).exists()
+    assert Delivery.objects.filter(message=done).count() == 2  # not a second time
+
+
+def test_a_failing_message_is_retried_alone_and_the_rest_go_on(corp, rings, with_handler, settings):
+    with_handler("tests.gateway.test_worker_batch.fails_on_its_subject")
+    settings.LOCKPOST_RETRY_FIRST = 30
+    messages = spooled(4)
+    trouble["subject"] = "Hello 2"
+    try:
+        states = worker.process_many([m.pk for m in messages])
+    finally:
+        trouble["subject"] = None
+
+    bad = messages[2]
+    assert states[bad.pk] == State.RECEIVED
+    bad.refresh_from_db()
+    assert bad.lease_until > timezone.now() + timedelta(seconds=20)  # not before its retry time
+    assert bad.trail.filter(stage="error", text__contains="handler on fire").exists()
+    assert not Delivery.objects.filter(message=bad).exists()
+    for message in [m for m in messages if m != bad]:
+        assert states[message.pk] == State.DELIVERING
+        assert Delivery.objects.filter(message=message).count() == 2
+
+
+def test_a_message_whose_results_cannot_be_written_holds_back_no_other(corp, rings, monkeypatch, settings):
+    settings.LOCKPOST_RETRY_FIRST = 30
+    messages = spooled(3)
+    poisoned = messages[1].pk
+    write = worker._write_deliveries
+
+    def write_or_fail(batch, rows, contexts):
+        if any(m.pk == poisoned for m in batch):
+            raise RuntimeError("the database refused the row")
+        return write(batch, rows, contexts)
+
+    monkeypatch.setattr(worker, "_write_deliveries", write_or_fail)
+
+    states = worker.process_many([m.pk for m in messages])
+
+    assert states[poisoned] == State.RECEIVED  # retried later, nothing lost
+    assert Message.objects.get(pk=poisoned).trail.filter(text__contains="the database refused the row").exists()
+    assert not Delivery.objects.filter(message_id=poisoned).exists()
+    for message in (messages[0], messages[2]):
+        assert states[message.pk] == State.DELIVERING
+        assert Delivery.objects.filter(message=message).count() == 2
+
+
+overtake = {"subject": None}
+
+
+def overtaken_by_another_worker(ctx):
+    """While the batch runs, this message's lease runs out and another
+    worker processes it to the end."""
+    if overtake["subject"] and f"Subject: {overtake['subject']}\r\n".encode() in ctx.raw:
+        overtake["subject"] = None
+        message = Message.objects.get(queue_id=ctx.queue_id)
+        Message.objects.filter(pk=message.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        assert worker.process(message.pk) == State.DELIVERING
+
+
+def test_a_message_lost_to_another_worker_mid_batch_is_written_once(corp, rings, with_handler):
+    with_handler("tests.gateway.test_worker_batch.overtaken_by_another_worker")
+    messages = spooled(3)
+    overtake["subject"] = "Hello 1"
+
+    states = worker.process_many([m.pk for m in messages])
+
+    lost = messages[1]
+    assert states[lost.pk] is None
+    assert Delivery.objects.filter(message=lost).count() == 2  # the other worker's, no more
+    assert lost.trail.filter(stage="worker", text__startswith="pipeline done").count() == 1
+    for message in (messages[0], messages[2]):
+        assert states[message.pk] == State.DELIVERING
+        assert Delivery.objects.filter(message=message).count() == 2
+
+
+def writes(captured):
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def lookups(captured):
+    """Statements other than the raw bytes' load (one a message, and not
+    through Django's cursor on PostgreSQL)."""
+    return [q["sql"] for q in captured.captured_queries if "gateway_rawmessage" not in q["sql"]]
+
+
+def test_a_batch_writes_with_as_many_statements_for_eight_messages_as_for_two(corp, rings):
+    """The point of batches: every write is shared, and so are the policy
+    epoch and the DLP quarantine check. Per message only its raw bytes and
+    the lookups for its own addresses remain: the recipient's certificates, then its domain's
+    (it has none), its user row, and the sender's signing certificate."""
+    worker.process_many([m.pk for m in spooled(2, "warm")])  # settings and rules now cached
+    small, large = spooled(2, "small"), spooled(8, "large")
+    with CaptureQueriesContext(connection) as for_two:
+        worker.process_many([m.pk for m in small])
+    with CaptureQueriesContext(connection) as for_eight:
+        worker.process_many([m.pk for m in large])
+
+    assert len(writes(for_eight)) == len(writes(for_two))
+    lookups_per_message = (len(lookups(for_eight)) - len(lookups(for_two))) / 6
+    assert lookups_per_message <= 4, "\n".join(sql[:100] for sql in lookups(for_eight))
+    assert Recipient.objects.filter(delivery__isnull=True).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_worker_takes_waiting_messages_in_batches(rings, settings, monkeypatch):
+    Domain.objects.create(name="corp.test", internal=True)
+    messages = spooled(12)
+    batches = []
+    run_jobs = embedded.run_jobs
+
+    def recorded(kind, ids):
+        batches.append(list(ids))
+        run_jobs(kind, ids)
+
+    monkeypatch.setattr(embedded, "run_jobs", recorded)
+    pool = embedded.EmbeddedWorker(threads=1, sweep_interval=3600, batch=5)
+    for message in messages:
+        pool.submit("message", message.pk)  # all waiting before the worker starts
+    pool.start()
+    try:
+        wait_until(lambda: not Message.objects.filter(state=State.RECEIVED).exists(), what="all processed")
+    finally:
+        pool.stop()
+        connection.close()
+
+    assert [len(b) for b in batches] == [5, 5, 2]
+    assert Delivery.objects.count() == 24
