@@ -85,25 +85,35 @@ def _query(with_key, params):
         else:
             cursor.execute(_candidates_sql(with_key, ("%s", "%s")), params)
         rows = cursor.fetchall()
-    names, converters = _row_reading()
     found = []
+    width = len(Certificate._meta.concrete_fields)
     for row in rows:
-        values = list(row[:-1])
-        for i, col, functions in converters:
-            for function in functions:
-                values[i] = function(values[i], col, connection)
-        found.append((Certificate.from_db(connection.alias, names, values), row[-1]))
+        cert = _instance(Certificate, row[:width])
+        if with_key:
+            # Read with the certificate: signing needs it next, and the
+            # relation would cost a query of its own.
+            Certificate.private_key.related.set_cached_value(cert, _instance(PrivateKey, row[width:-1]))
+        found.append((cert, row[-1]))
     return found
 
 
+def _instance(model, row):
+    names, converters = _row_reading(model)
+    values = list(row)
+    for i, col, functions in converters:
+        for function in functions:
+            values[i] = function(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
 @functools.cache
-def _row_reading():
+def _row_reading(model):
     # What Django's compiler does for each column it reads (JSON text to
     # lists, SQLite's dates), worked out once.
-    fields = Certificate._meta.concrete_fields
+    fields = model._meta.concrete_fields
     converters = []
     for i, model_field in enumerate(fields):
-        col = model_field.get_col(Certificate._meta.db_table)
+        col = model_field.get_col(model._meta.db_table)
         functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if functions:
             converters.append((i, col, functions))
@@ -122,18 +132,19 @@ def _candidates_sql(with_key, placeholders):
     assignments = Certificate.users.through._meta
     users = quote(MailUser._meta.db_table)
     emails = quote(CertificateEmail._meta.db_table)
-    keys = quote(PrivateKey._meta.db_table)
-    condition = "NOT c.is_ca"
+    with_keys = ""
     if with_key:
-        condition += f" AND EXISTS (SELECT 1 FROM {keys} k WHERE k.certificate_id = c.id)"  # noqa: S608
+        # Only certificates with a key, and the key's row along with each.
+        columns += "".join(f", k.{quote(f.column)}" for f in PrivateKey._meta.concrete_fields)
+        with_keys = f" JOIN {quote(PrivateKey._meta.db_table)} k ON k.certificate_id = c.id"
     return (
-        f"SELECT {columns}, true AS candidate_assigned FROM {certificates} c"  # noqa: S608
+        f"SELECT {columns}, true AS candidate_assigned FROM {certificates} c{with_keys}"  # noqa: S608
         f" JOIN {quote(assignments.db_table)} a ON a.certificate_id = c.id"
         f" JOIN {users} u ON u.id = a.mailuser_id"
-        f" WHERE u.email = {by_user} AND {condition}"
-        f" UNION ALL SELECT {columns}, false FROM {certificates} c"
+        f" WHERE u.email = {by_user} AND NOT c.is_ca"
+        f" UNION ALL SELECT {columns}, false FROM {certificates} c{with_keys}"
         f" JOIN {emails} e ON e.certificate_id = c.id"
-        f" WHERE e.email = {by_address} AND {condition}"
+        f" WHERE e.email = {by_address} AND NOT c.is_ca"
     )
 
 

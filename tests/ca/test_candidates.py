@@ -2,8 +2,10 @@
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from ca import selection, store
+from ca.keys import private_key_for
 from gateway.models import MailUser
 from tests.support import pki
 from tests.support.pki import DAY, NOW
@@ -54,6 +56,17 @@ def _choose_then_roll_back(address):
     with transaction.atomic():
         chosen = selection.encryption_certificates(address).chosen
         raise RuntimeError(chosen)
+
+
+def test_a_signing_candidate_comes_with_its_key_read_in_the_same_query(root):
+    signer = pki.make("Signer", root, email="alice@example.com")
+    stored, _ = store.add_certificate(signer.der)
+    store.add_private_key(stored, signer.key)
+    chosen = selection.signing_identity("alice@example.com").chosen[0]
+    with CaptureQueriesContext(connection) as queries:
+        key = private_key_for(chosen)
+    assert len(queries) == 0
+    assert key.private_numbers() == signer.key.private_numbers()
 
 
 def test_the_lookup_is_prepared_once_per_connection_and_outlives_a_rollback(root):
