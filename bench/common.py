@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +65,30 @@ def database_cpu_seconds(database):
         except OSError:
             continue  # gone meanwhile
     return total
+
+
+class KeptLMTP:
+    """Sends over one LMTP connection per client thread, kept from message to
+    message, as Postfix's LMTP client keeps its connections to a busy
+    destination. send(mail_from, rcpt_tos, data) -> the replies."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self._local = threading.local()
+        self._clients = []
+        self._lock = threading.Lock()
+
+    def send(self, mail_from, rcpt_tos, data):
+        from gateway.lmtp_client import LMTPClient
+
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = LMTPClient(self.host, self.port).connect()
+            with self._lock:
+                self._clients.append(client)
+        return client.sendmail(mail_from, rcpt_tos, data)
+
+    def close(self):
+        for client in self._clients:
+            client.quit()
+        self._clients.clear()
