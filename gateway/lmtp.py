@@ -17,8 +17,9 @@ MTAs that cannot speak LMTP. Each accepted message goes into the spool
   XFORWARD when the MTA sends it (Postfix: lmtp_send_xforward_command = yes),
   otherwise from the connection and, for the queue id, from the MTA's own
   Received header.
-- Database work runs in a thread pool, off the event loop, with stale
-  connections closed before and after.
+- Database work runs in writer threads, off the event loop, with stale
+  connections closed before and after; messages handed over at the same
+  moment are stored in one transaction (gateway.lmtp_store).
 
 Use from a management command (the servers run in a thread with their own
 event loop, so the caller's thread stays free for signals):
@@ -43,15 +44,13 @@ import time
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from django.conf import settings
-from django.db import close_old_connections
 
-from gateway import spool
+from gateway import lmtp_store, spool
 from gateway.lmtp_data import read_body
 
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 1000
-STORE_THREADS = 8
 # StreamReader buffer: large enough to read DATA in big pieces. Command lines
 # are still held to aiosmtpd's command size limits.
 READ_BUFFER = 256 * 1024
@@ -107,8 +106,8 @@ def quiet_aiosmtpd():
 class SpoolHandler:
     """aiosmtpd hooks: checks the envelope, stores the message, words the replies."""
 
-    def __init__(self, executor, max_size, profile=""):
-        self.executor = executor
+    def __init__(self, spooler, max_size, profile=""):
+        self.spooler = spooler  # a lmtp_store.BatchingStore
         self.max_size = max_size
         self.profile = profile  # the listener profile stored with each message
 
@@ -154,10 +153,8 @@ class SpoolHandler:
             return self.reply(server, envelope, "552 5.3.4", f"Message too big (limit {self.max_size} bytes)")
         started = time.monotonic()
         try:
-            message = await asyncio.get_running_loop().run_in_executor(
-                self.executor,
-                store_in_thread,
-                {**envelope_for_spool(session, envelope), "listener_profile": self.profile},
+            message = await self.spooler.store(
+                {**envelope_for_spool(session, envelope), "listener_profile": self.profile}
             )
         except Exception:
             log.exception("could not spool a message from %s; answered 451", client_of(session, envelope))
@@ -205,16 +202,6 @@ def envelope_for_spool(session, envelope):
         "client_helo": xforward.get("HELO") or session.host_name or "",
         "mta_queue_id": xforward.get("IDENT") or mta_queue_id_from_headers(envelope.content),
     }
-
-
-def store_in_thread(fields):
-    # This thread's connection may have gone stale (database restart,
-    # CONN_MAX_AGE); let Django replace it, and release it afterwards.
-    close_old_connections()
-    try:
-        return spool.store(**fields)
-    finally:
-        close_old_connections()
 
 
 class SpoolingServer:
@@ -339,7 +326,7 @@ class Listener:
     def start(self):
         """Bind and serve; returns once listening. Raises what binding raised."""
         quiet_aiosmtpd()
-        self._executor = concurrent.futures.ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="lmtp-store")
+        self._executor = concurrent.futures.ThreadPoolExecutor(lmtp_store.WRITERS, thread_name_prefix="lmtp-store")
         self._loop = asyncio.new_event_loop()
         started = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, args=(started,), name="lmtp-listener", daemon=True)
@@ -394,7 +381,7 @@ class Listener:
             self._loop.close()
 
     async def _bind(self):
-        handler = SpoolHandler(self._executor, self.max_size, self.profile)
+        handler = SpoolHandler(lmtp_store.BatchingStore(self._executor), self.max_size, self.profile)
         options = {
             "connections": self._connections,
             "max_size": self.max_size,

@@ -12,6 +12,9 @@ store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
     ring is repaired by the sweeper. Raises on any failure, leaving nothing
     behind: the caller (the LMTP listener) then answers 4xx and the MTA retries.
 
+store_many(envelopes) -> [Message]
+    The same for several messages in one transaction, all or none.
+
 store_notice(to, subject, text, *, envelope_sender=None) -> Message
     A plain-text notice Lockpost writes itself (password notices, DLP and
     portal mail), queued to run the "system" pipeline: delivered as it is,
@@ -30,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.models import MailUser, Message, Recipient
-from gateway.spool_raw import save_raw
+from gateway.spool_raw import save_raws
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,33 @@ SUBJECT_MAX = Message._meta.get_field("subject").max_length
 ADDRESS_MAX = Message._meta.get_field("mail_from").max_length
 
 
-def store(
+def store(mail_from, rcpt_tos, data, **fields):
+    """One message (see the module's docstring); returns its Message."""
+    return store_many([{"mail_from": mail_from, "rcpt_tos": rcpt_tos, "data": data, **fields}])[0]
+
+
+def store_many(envelopes):
+    """Several messages in one transaction, all or none, each stored as
+    `store` stores one: the LMTP listener stores together what its sessions
+    hand over at the same moment. `envelopes` are dicts of store's arguments.
+    A bad envelope raises ValueError or TypeError before anything is written.
+    Returns the Messages, in order."""
+    checked = [_checked(**envelope) for envelope in envelopes]
+    messages = [message for message, _, _ in checked]
+    with transaction.atomic():
+        Message.objects.bulk_create(messages)
+        save_raws([(message, data) for message, _, data in checked])
+        remember_users({address for message, rcpt_tos, _ in checked for address in [message.mail_from, *rcpt_tos]})
+        Recipient.objects.bulk_create(
+            Recipient(message=message, address=address, position=position)
+            for message, rcpt_tos, _ in checked
+            for position, address in enumerate(rcpt_tos)
+        )
+        transaction.on_commit(lambda: [ring(message.pk) for message in messages], robust=True)
+    return messages
+
+
+def _checked(
     mail_from,
     rcpt_tos,
     data,
@@ -52,32 +81,25 @@ def store(
     received_at=None,
     listener_profile="",
 ):
+    """(the unsaved Message, its recipients, its bytes), or ValueError/TypeError."""
     mail_from = normalise_sender(mail_from)
     rcpt_tos = [check_address(address, "recipient") for address in rcpt_tos]
     if not rcpt_tos:
         raise ValueError("a message needs at least one recipient")
     if not isinstance(data, bytes | bytearray):
         raise TypeError(f"message data must be bytes, not {type(data).__name__}")
-
-    with transaction.atomic():
-        message = Message.objects.create(
-            mail_from=mail_from,
-            client_address=client_address[:64],
-            client_helo=client_helo[:255],
-            mta_queue_id=mta_queue_id[:64],
-            listener_profile=listener_profile,
-            received_at=received_at or timezone.now(),
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            subject=subject_of(data),
-        )
-        save_raw(message, data)
-        remember_users([mail_from, *rcpt_tos])
-        Recipient.objects.bulk_create(
-            Recipient(message=message, address=address, position=position) for position, address in enumerate(rcpt_tos)
-        )
-        transaction.on_commit(lambda: ring(message.pk), robust=True)
-    return message
+    message = Message(
+        mail_from=mail_from,
+        client_address=client_address[:64],
+        client_helo=client_helo[:255],
+        mta_queue_id=mta_queue_id[:64],
+        listener_profile=listener_profile,
+        received_at=received_at or timezone.now(),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        subject=subject_of(data),
+    )
+    return message, rcpt_tos, data
 
 
 SYSTEM_PROFILE = "system"

@@ -26,27 +26,31 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
 
 
-def save_raw(message, data):
-    """Insert the RawMessage row for `message` inside the caller's transaction."""
+def save_raws(pairs):
+    """Insert a RawMessage row for each (message, data) pair, inside the
+    caller's transaction (on PostgreSQL, all in one COPY)."""
     table = connection.ops.quote_name(RawMessage._meta.db_table)
     if connection.vendor == "postgresql":
-        _save_postgresql(table, message.pk, data)
-    elif connection.vendor == "sqlite":
-        _save_sqlite(table, message.pk, data)
-    else:
-        RawMessage.objects.create(message=message, data=data)
+        _save_postgresql(table, [(message.pk, data) for message, data in pairs])
+        return
+    for message, data in pairs:
+        if connection.vendor == "sqlite":
+            _save_sqlite(table, message.pk, data)
+        else:
+            RawMessage.objects.create(message=message, data=data)
 
 
-def _save_postgresql(table, message_id, data):
-    row_head = struct.pack("!hiqi", 2, 8, message_id, len(data))  # two fields: bigint, then bytea
-    view = memoryview(data)
+def _save_postgresql(table, rows):
     with (
         connection.cursor() as cursor,
         cursor.copy(f"COPY {table} (message_id, data) FROM STDIN (FORMAT BINARY)") as copy,
     ):
-        copy.write(COPY_HEADER + row_head)
-        for start in range(0, len(view), SLICE):
-            copy.write(view[start : start + SLICE])
+        copy.write(COPY_HEADER)
+        for message_id, data in rows:
+            copy.write(struct.pack("!hiqi", 2, 8, message_id, len(data)))  # two fields: bigint, then bytea
+            view = memoryview(data)
+            for start in range(0, len(view), SLICE):
+                copy.write(view[start : start + SLICE])
         copy.write(COPY_TRAILER)
 
 

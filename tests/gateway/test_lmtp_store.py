@@ -1,0 +1,97 @@
+"""The LMTP listener's store: messages handed over at the same moment share
+a transaction, each session still gets its own answer, and one bad message
+makes no other one fail."""
+
+import asyncio
+import concurrent.futures
+
+import pytest
+from django.db import OperationalError
+
+from gateway import lmtp_store, spool
+from gateway.models import Message, RawMessage
+from tests.support.spooled import mail_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def envelope(n, rcpt="bob@example.org", size=None):
+    data = mail_bytes("alice@example.com", to=[rcpt], subject=f"number {n}")
+    if size:
+        data += b"x" * size + b"\r\n"
+    return {"mail_from": "alice@example.com", "rcpt_tos": [rcpt], "data": data}
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """The size of each transaction spool.store_many wrote (it still writes)."""
+    sizes = []
+    store_many = spool.store_many
+
+    def recorded(envelopes):
+        sizes.append(len(envelopes))
+        return store_many(envelopes)
+
+    monkeypatch.setattr(spool, "store_many", recorded)
+    return sizes
+
+
+def hand_over(envelopes, **options):
+    """What each session gets back when all hand their message over at once."""
+
+    async def sessions():
+        store = lmtp_store.BatchingStore(executor, **options)
+        return await asyncio.gather(*(store.store(e) for e in envelopes), return_exceptions=True)
+
+    # The writers close their database connections themselves (close_old_connections).
+    with concurrent.futures.ThreadPoolExecutor(lmtp_store.WRITERS) as executor:
+        return asyncio.run(sessions())
+
+
+def test_messages_waiting_together_are_stored_in_one_transaction_each_with_its_own_answer(batches):
+    envelopes = [envelope(n) for n in range(6)]
+
+    results = hand_over(envelopes, writers=1)
+
+    # The first finds the writer free and goes alone; the other five waited for it.
+    assert batches == [1, 5]
+    assert len({m.queue_id for m in results}) == 6
+    for n, message in enumerate(results):
+        stored = Message.objects.get(queue_id=message.queue_id)
+        assert stored.subject == f"number {n}"
+        assert bytes(RawMessage.objects.get(message=stored).data) == envelopes[n]["data"]
+        assert list(stored.recipients.values_list("address", flat=True)) == ["bob@example.org"]
+
+
+def test_a_bad_message_fails_alone_and_the_others_are_stored(batches):
+    envelopes = [envelope(0), envelope(1), envelope(2, rcpt="no-at-sign"), envelope(3)]
+
+    results = hand_over(envelopes, writers=1)
+
+    assert isinstance(results[2], ValueError)
+    good = [r for n, r in enumerate(results) if n != 2]
+    assert all(isinstance(r, Message) for r in good)
+    assert Message.objects.count() == 3
+    assert sorted(Message.objects.values_list("subject", flat=True)) == ["number 0", "number 1", "number 3"]
+
+
+def test_a_large_message_ends_a_batch(batches):
+    envelopes = [envelope(0), envelope(1), envelope(2, size=600_000), envelope(3, size=600_000), envelope(4)]
+
+    hand_over(envelopes, writers=1, most_bytes=1024 * 1024)
+
+    # 0 alone; then 1 and the first large one; the second large one would pass the limit: it starts the next.
+    assert batches == [1, 2, 2]
+    assert Message.objects.count() == 5
+
+
+def test_when_the_database_fails_every_waiting_session_gets_the_error_and_nothing_is_half_written(batches, monkeypatch):
+    def disk_full(pairs):
+        raise OperationalError("could not extend file: No space left on device")
+
+    monkeypatch.setattr(spool, "save_raws", disk_full)
+
+    results = hand_over([envelope(n) for n in range(3)], writers=1)
+
+    assert all(isinstance(r, OperationalError) for r in results)
+    assert Message.objects.count() == 0
