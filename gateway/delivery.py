@@ -138,9 +138,9 @@ def _claim(delivery_ids, now):
     each find the other's rows.)"""
     lease = now + datetime.timedelta(seconds=_lease_seconds())
     due = Delivery.objects.filter(_due_and_free(now), pk__in=delivery_ids)
-    if not connection.features.can_return_columns_from_insert:
-        # SQLite before 3.35 has no RETURNING: one conditional UPDATE per row,
-        # each saying whether it took its row.
+    if not _update_can_return():
+        # SQLite before 3.35: one conditional UPDATE per row, each saying
+        # whether it took its row.
         return [pk for pk in delivery_ids if due.filter(pk=pk).update(lease_until=lease, attempts=F("attempts") + 1)]
     # Django's UPDATE cannot return rows; its SELECT says which rows to take.
     # On PostgreSQL they are locked in id order before they are updated, so
@@ -154,6 +154,11 @@ def _claim(delivery_ids, now):
     with connection.cursor() as cursor:
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(lease), *params])
         return [pk for (pk,) in cursor.fetchall()]
+
+
+def _update_can_return():
+    # SQLite has RETURNING from 3.35, for UPDATE as for INSERT (Django's flag).
+    return connection.features.can_return_columns_from_insert
 
 
 def _due_and_free(now):
