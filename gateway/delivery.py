@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BinaryField, Case, F, Q, When
-from django.db.models.functions import Length
-from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool
@@ -31,8 +28,8 @@ log = logging.getLogger(__name__)
 
 REPLY_CODE = re.compile(r"^([2-5])\d\d ")
 
-# What an attempt reads of the delivery and its message; the content comes
-# too (it is sent right away), see BATCHED_CONTENT_MAX.
+# What an attempt reads of the delivery and its message, in one query; the
+# content comes too (it is sent right away), see BATCHED_CONTENT_MAX.
 LOADED = (
     "message",
     "message__queue_id",
@@ -93,7 +90,8 @@ def deliver_many(delivery_ids):
     claimed = {attempt.delivery.pk for attempt in batch}
     unclaimed = [pk for pk in delivery_ids if pk not in claimed]
     owing = [attempt.delivery.pk for attempt in recorded if attempt.owes_dsn()]
-    owing += _owing_dsns(Recipient.objects.filter(delivery_id__in=unclaimed))
+    if unclaimed:
+        owing += _owing_dsns(Recipient.objects.filter(delivery_id__in=unclaimed))
     errors += _send_owed_dsns_each(owing)
     _raise_first(errors)
 
@@ -101,69 +99,79 @@ def deliver_many(delivery_ids):
 def claim(delivery_id, now):
     """Takes the lease on a due delivery. Returns the row, or None when it is
     not due, finished, or leased by another worker."""
-    if not _claim([delivery_id], now):
-        return None
-    return _loaded(Delivery.objects.filter(pk=delivery_id)).get()
+    sizes = _claim([delivery_id], now)
+    return _load(sizes)[0] if sizes else None
 
 
 def _claim_and_load(delivery_ids, now):
     """The attempts to make: the deliveries claimed, with their recipients,
-    in the order of `delivery_ids`. Three statements, whatever their number."""
+    in the order of `delivery_ids`. Three statements, whatever their number
+    (four when some outputs are too large to come with the others)."""
     if not delivery_ids:
         return []
-    claimed = _claim(delivery_ids, now)
-    if not claimed:
+    sizes = _claim(delivery_ids, now)
+    if not sizes:
         return []
-    rows = {delivery.pk: delivery for delivery in _loaded(Delivery.objects.filter(pk__in=claimed))}
+    rows = {delivery.pk: delivery for delivery in _load(sizes)}
     everyone = {}
-    for recipient in Recipient.objects.filter(delivery_id__in=claimed).order_by("delivery_id", "position"):
+    for recipient in Recipient.objects.filter(delivery_id__in=list(rows)).order_by("delivery_id", "position"):
         everyone.setdefault(recipient.delivery_id, []).append(recipient)
     return [Attempt.of(rows[pk], everyone.get(pk, [])) for pk in delivery_ids if pk in rows]
 
 
-def _loaded(deliveries):
-    """The rows with what an attempt reads, in one query (content only when
-    small: a large one loads when `content` is first read)."""
-    small = LessThanOrEqual(Length("content"), BATCHED_CONTENT_MAX)
-    batched = Case(When(small, then="content"), output_field=BinaryField())
-    return deliveries.select_related("message").only(*LOADED).annotate(batched_content=batched)
+def _load(sizes):
+    """The deliveries whose {id: output size} is given, with their messages'
+    fields in LOADED: those of a known size up to BATCHED_CONTENT_MAX with
+    their content, the others without (it loads when it is first read)."""
+    small = {pk for pk, size in sizes.items() if size is not None and size <= BATCHED_CONTENT_MAX}
+    large = sizes.keys() - small
+    rows = Delivery.objects.select_related("message")
+    loaded = list(rows.filter(pk__in=small).only(*LOADED, "content")) if small else []
+    return loaded + (list(rows.filter(pk__in=large).only(*LOADED)) if large else [])
+
+
+# A delivery that may be claimed: the same conditions for a batch and a row.
+CLAIMABLE = "state IN (%s, %s) AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
 
 
 def _claim(delivery_ids, now):
     """Takes the lease on those of `delivery_ids` that are due and free (see
-    claim); returns the ids taken. One statement: UPDATE ... RETURNING, so
-    that the database itself says which rows this very statement took. (A
-    lease value made unique to the claim and looked up again would only be
-    unique by chance: two workers claiming in the same microsecond would
-    each find the other's rows.)"""
+    claim); returns {id taken: size of its own content, None if unknown}.
+
+    One statement: UPDATE ... RETURNING, so that the database itself says
+    which rows this very statement took. (A lease value made unique to the
+    claim and looked up again would only be unique by chance: two workers
+    claiming in the same microsecond would each find the other's rows.) On
+    PostgreSQL the rows are locked in id order before they are updated, so
+    that two claims over some of the same rows wait for each other rather
+    than deadlock; a row waited for is checked again as the other claim left
+    it. (SQLite has one writer at a time and no row locks.)"""
     lease = now + datetime.timedelta(seconds=_lease_seconds())
-    due = Delivery.objects.filter(_due_and_free(now), pk__in=delivery_ids)
-    if not _update_can_return():
-        # SQLite before 3.35: one conditional UPDATE per row, each saying
-        # whether it took its row.
-        return [pk for pk in delivery_ids if due.filter(pk=pk).update(lease_until=lease, attempts=F("attempts") + 1)]
-    # Django's UPDATE cannot return rows; its SELECT says which rows to take.
-    # On PostgreSQL they are locked in id order before they are updated, so
-    # that two claims over some of the same rows wait for each other rather
-    # than deadlock; a row waited for is checked again as the other claim
-    # left it. (SQLite has one writer at a time and no row locks.)
-    which, params = due.order_by("pk").values("pk").query.sql_with_params()
-    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     table = connection.ops.quote_name(Delivery._meta.db_table)
-    sql = f"UPDATE {table} SET lease_until = %s, attempts = attempts + 1 WHERE id IN ({which}{lock}) RETURNING id"  # noqa: S608
+    take = f"UPDATE {table} SET lease_until = %s, attempts = attempts + 1"  # noqa: S608 - values are parameters
+    at = connection.ops.adapt_datetimefield_value
+    claimable = [Delivery.State.PENDING.value, Delivery.State.DEFERRED.value, at(now), at(now)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(lease), *params])
-        return [pk for (pk,) in cursor.fetchall()]
+        if not _update_can_return():
+            # SQLite before 3.35: one UPDATE per row, each saying whether it took its row.
+            taken = {}
+            for pk in delivery_ids:
+                cursor.execute(f"{take} WHERE id = %s AND {CLAIMABLE}", [at(lease), pk, *claimable])
+                if cursor.rowcount:
+                    taken[pk] = None
+            return taken
+        ids = ", ".join(["%s"] * len(delivery_ids))
+        lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+        due = f"SELECT id FROM {table} WHERE id IN ({ids}) AND {CLAIMABLE} ORDER BY id{lock}"  # noqa: S608 - likewise
+        cursor.execute(
+            f"{take} WHERE id IN ({due}) RETURNING id, LENGTH(content)", [at(lease), *delivery_ids, *claimable]
+        )
+        return dict(cursor.fetchall())
 
 
 def _update_can_return():
     # SQLite has RETURNING from 3.35, for UPDATE as for INSERT (Django's flag).
     return connection.features.can_return_columns_from_insert
-
-
-def _due_and_free(now):
-    due = Q(state__in=[Delivery.State.PENDING, Delivery.State.DEFERRED], next_attempt_at__lte=now)
-    return due & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
 
 
 def _send_each(batch):
@@ -226,10 +234,9 @@ def output_bytes(delivery):
 def _take_output(delivery):
     """output_bytes from what the batch loaded; the row lets go of it, so
     that a large output is not held twice while it is sent."""
-    prefix, content = delivery.prefix, delivery.batched_content
-    if content is None:
-        content = delivery.content  # too large to come with the batch: loaded now
-    delivery.prefix = delivery.batched_content = delivery.content = None
+    # A large content was not loaded with the batch: reading it loads it now.
+    prefix, content = delivery.prefix, delivery.content
+    delivery.prefix = delivery.content = None
     return _output(prefix, content, delivery.message_id)
 
 
