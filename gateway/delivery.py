@@ -12,6 +12,7 @@ import datetime
 import logging
 import random
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -100,7 +101,8 @@ def claim(delivery_id, now):
     """Takes the lease on a due delivery. Returns the row, or None when it is
     not due, finished, or leased by another worker."""
     sizes = _claim([delivery_id], now)
-    return _load(sizes)[0] if sizes else None
+    rows = _load(sizes) if sizes else []
+    return rows[0] if rows else None
 
 
 def _claim_and_load(delivery_ids, now):
@@ -262,7 +264,7 @@ def _write_outbox(delivery, addresses, content):
 def record(delivery, recipients, replies, via, now):
     """Stores the attempt's outcome: recipients, the delivery, the trail and
     the message's state, in one transaction."""
-    _record_all([Attempt(delivery, recipients, recipients, replies, via)], now)
+    _record_all([Attempt(delivery, everyone=recipients, recipients=recipients, replies=replies, via=via)], now)
 
 
 def _record_all(batch, now):
@@ -297,15 +299,15 @@ def _record_all(batch, now):
 
 
 def _record_locked(batch, now):
+    """Inside the transaction: locks, fences and writes. Returns the attempts
+    recorded."""
     message_ids = sorted({attempt.delivery.message_id for attempt in batch})
     message_states = _lock_messages(message_ids)
     recorded = _still_leased(batch)
-    recipient_states = _recipient_states(message_ids, recorded)
+    by_delivery, by_message = _recipient_states(message_ids, recorded)
     finished = {}
     for attempt in recorded:
-        attempt.state = delivery_state(
-            {s for _, delivery_id, s in recipient_states if delivery_id == attempt.delivery.pk}
-        )
+        attempt.state = delivery_state(set(by_delivery[attempt.delivery.pk]))
         finished[attempt.delivery.pk] = _finished(attempt, now)
     update_each(Delivery.objects.all(), finished)
     recipients = [recipient for attempt in recorded for recipient in attempt.recipients]
@@ -314,7 +316,7 @@ def _record_locked(batch, now):
         [_trail_entry(attempt, finished[attempt.delivery.pk].get("next_attempt_at")) for attempt in recorded]
     )
     touched = {attempt.delivery.message_id for attempt in recorded}
-    update_each(Message.objects.all(), _message_changes(message_states, recipient_states, touched, now))
+    update_each(Message.objects.all(), _message_changes(message_states, by_message, touched, now))
     return recorded
 
 
@@ -329,17 +331,17 @@ def _lock_messages(message_ids):
 
 
 def _recipient_states(message_ids, recorded):
-    """[(message id, delivery id, state)] of every recipient of the messages,
-    the recorded attempts' new states standing in for those they write. Read
-    after the messages are locked, by a statement of its own so that it sees
-    what the lock waited for."""
+    """The states of every recipient of the messages, by delivery and by
+    message ({id: [state]}), the recorded attempts' new states standing in
+    for those they write. Read after the messages are locked, by a statement
+    of its own so that it sees what the lock waited for."""
     ours = {recipient.pk: recipient.state for attempt in recorded for recipient in attempt.recipients}
-    rows = (
-        Recipient.objects.filter(message_id__in=message_ids)
-        .order_by()
-        .values_list("pk", "message_id", "delivery_id", "state")
-    )
-    return [(message_id, delivery_id, ours.get(pk, state)) for pk, message_id, delivery_id, state in rows]
+    rows = Recipient.objects.filter(message_id__in=message_ids).order_by()
+    by_delivery, by_message = defaultdict(list), defaultdict(list)
+    for pk, message_id, delivery_id, state in rows.values_list("pk", "message_id", "delivery_id", "state"):
+        by_delivery[delivery_id].append(ours.get(pk, state))
+        by_message[message_id].append(ours.get(pk, state))
+    return by_delivery, by_message
 
 
 def _still_leased(batch):
@@ -386,13 +388,13 @@ def _trail_entry(attempt, next_attempt_at):
     )
 
 
-def _message_changes(current, recipient_states, message_ids, now):
+def _message_changes(current, by_message, message_ids, now):
     """{message id: its new state} for those of `message_ids` whose state
-    follows from their recipients' and has changed; not for messages still
-    being received or processed (or that have no recipients)."""
+    follows from their recipients' (`by_message`) and has changed; not for
+    messages still being received or processed (or that have no recipients)."""
     changes = {}
     for message_id in message_ids:
-        state = message_state(s for m, _, s in recipient_states if m == message_id)
+        state = message_state(by_message[message_id])
         was = current.get(message_id)
         if state is None or state == was or was in (None, Message.State.RECEIVED, Message.State.PROCESSING):
             continue
