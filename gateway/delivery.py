@@ -179,11 +179,20 @@ def _update_can_return():
 def _send_each(batch):
     """Sends each attempt in turn. Returns (those sent, the errors raised by
     the others): an attempt that raised is left as deliver() always left it,
-    leased and unrecorded until its lease runs out."""
+    leased and unrecorded until its lease runs out. So is one whose lease ran
+    out before its turn came (a slow batch): another worker may be sending it
+    now, and its outcome could not be recorded anyway."""
     sent, errors = [], []
     for attempt in batch:
         if not attempt.recipients:
-            sent.append(attempt)
+            sent.append(attempt)  # nothing left to send: only recorded
+            continue
+        if timezone.now() >= attempt.delivery.lease_until:
+            log.warning(
+                "%s/%s: lease ran out before its turn in the batch; not sent",
+                attempt.delivery.message.queue_id,
+                attempt.delivery.group_key,
+            )
             continue
         try:
             attempt.replies, attempt.via = _send(attempt.delivery, attempt.recipients)

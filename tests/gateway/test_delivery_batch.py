@@ -341,3 +341,26 @@ def test_two_workers_with_overlapping_batches_send_each_delivery_once(scripted_n
         assert delivery.attempts == 1
         assert message.state == Message.State.DELIVERED
         assert len(delivery_trail(delivery)) == 1
+
+
+def test_a_delivery_whose_lease_ran_out_before_its_turn_is_not_sent(scripted_next_hop, settings):
+    # Each send takes longer than a lease lasts: by the second one's turn its
+    # lease has run out, and another worker may be sending it.
+    settings.LOCKPOST_DELIVERY_LEASE = 0.5
+    sink = scripted_next_hop(delay=0.8)
+    first, late = make_delivery([BOB]), make_delivery([CAROL])
+
+    deliver_many([first.pk, late.pk])
+
+    assert [mail.rcpt_tos for mail in sink.wait_for(1)] == [[BOB]]
+    assert reload(first)[0].state == Delivery.State.DELIVERED
+    late, _, [carol] = reload(late)
+    assert late.state == Delivery.State.PENDING
+    assert late.lease_until <= timezone.now(), "free to be claimed again"
+    assert carol.state == Recipient.State.PENDING
+    assert delivery_trail(late) == []
+
+    deliver_many([late.pk])
+
+    assert [mail.rcpt_tos for mail in sink.wait_for(2)] == [[BOB], [CAROL]]
+    assert reload(late)[0].state == Delivery.State.DELIVERED
