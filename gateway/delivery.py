@@ -2,59 +2,35 @@
 outbox folder when no next hop is set), retries temporary failures with
 backoff, bounces permanent ones with a DSN.
 
-deliver(delivery_id) is safe to call any number of times, from any number of
-workers: a lease makes one of them the sender, and a recipient once
-delivered is never sent again."""
+deliver(delivery_id) and deliver_many(delivery_ids) are safe to call any
+number of times, from any number of workers: a lease makes one of them the
+sender, and a recipient once delivered is never sent again. A batch costs
+about as many SQL statements as a single delivery: its rows are claimed,
+loaded and recorded together."""
 
 import datetime
 import logging
 import random
 import re
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool
-from gateway.bulk import update_alike
+from gateway.bulk import update_each
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
 from gateway.spool_raw import load_raw
 
 log = logging.getLogger(__name__)
 
-# Long enough for a large message over a slow link; a worker that dies
-# mid-send leaves the row to be claimed again once it runs out.
 REPLY_CODE = re.compile(r"^([2-5])\d\d ")
 
-
-class LeaseLost(Exception):
-    """Another worker took the delivery over after our lease ran out."""
-
-
-def deliver(delivery_id):
-    """One delivery attempt for the row, if it is due and nobody else holds it."""
-    delivery = claim(delivery_id, timezone.now())
-    if delivery is None:
-        # Not ours to send; but a bounce that could not be queued last time is owed still.
-        send_owed_dsns(delivery_id)
-        return
-    everyone = list(delivery.recipients.order_by("position"))
-    recipients = [r for r in everyone if r.state == Recipient.State.PENDING]
-    if recipients:
-        replies, via = _send(delivery, recipients)
-    else:
-        replies, via = {}, "nothing left to send"
-    record(delivery, recipients, replies, via, timezone.now())
-    # Owed by this attempt, or by an earlier one whose bounce the spool could
-    # not take: only then is there a bounce to look for.
-    if delivery.mail_from and any(r.state == Recipient.State.BOUNCED and not r.dsn_sent for r in everyone):
-        send_owed_dsns(delivery_id)
-
-
-# What an attempt reads of the delivery and its message, content included
-# (it is sent right away): one query.
+# What an attempt reads of the delivery and its message, in one query; the
+# content comes too (it is sent right away), see BATCHED_CONTENT_MAX.
 LOADED = (
     "message",
     "message__queue_id",
@@ -65,22 +41,166 @@ LOADED = (
     "attempts",
     "lease_until",
     "prefix",
-    "content",
 )
+
+# Outputs up to this size come with the query that loads the batch; a larger
+# one is loaded on its own just before it is sent, so that a batch never
+# holds many large outputs in memory at once.
+BATCHED_CONTENT_MAX = 1024 * 1024
+
+
+@dataclass(eq=False)  # attempts are told apart by identity
+class Attempt:
+    """One delivery's attempt: whom it was for, what they answered."""
+
+    delivery: Delivery
+    everyone: list  # all the delivery's recipients, in RCPT order
+    recipients: list  # those it sends to: the ones pending when it began
+    replies: dict = field(default_factory=dict)  # address -> Reply
+    via: str = "nothing left to send"
+    state: str = ""  # the delivery's state once recorded
+
+    @classmethod
+    def of(cls, delivery, everyone):
+        return cls(delivery, everyone, [r for r in everyone if r.state == Recipient.State.PENDING])
+
+    def owes_dsn(self):
+        """A bounce is owed to the sender: by this attempt, or by an earlier
+        one whose bounce the spool could not take."""
+        bounced = (r.state == Recipient.State.BOUNCED and not r.dsn_sent for r in self.everyone)
+        return bool(self.delivery.mail_from) and any(bounced)
+
+
+def deliver(delivery_id):
+    """One delivery attempt for the row, if it is due and nobody else holds it."""
+    deliver_many([delivery_id])
+
+
+def deliver_many(delivery_ids):
+    """One attempt for each of these deliveries that is due and free, sent in
+    the order given and recorded in one transaction; then the bounces owed,
+    also for those that were not ours to send (finished ones whose bounce
+    the spool could not take before). An error sending one delivery leaves
+    that one leased and unrecorded (it is tried again once its lease runs
+    out) without keeping the others from being recorded; it is raised at the
+    end, after the bounces."""
+    delivery_ids = list(dict.fromkeys(delivery_ids))
+    batch = _claim_and_load(delivery_ids, timezone.now())
+    sent, errors = _send_each(batch)
+    recorded = _record_all(sent, timezone.now())
+    claimed = {attempt.delivery.pk for attempt in batch}
+    unclaimed = [pk for pk in delivery_ids if pk not in claimed]
+    owing = [attempt.delivery.pk for attempt in recorded if attempt.owes_dsn()]
+    if unclaimed:
+        owing += _owing_dsns(Recipient.objects.filter(delivery_id__in=unclaimed))
+    errors += _send_owed_dsns_each(owing)
+    _raise_first(errors)
 
 
 def claim(delivery_id, now):
     """Takes the lease on a due delivery. Returns the row, or None when it is
     not due, finished, or leased by another worker."""
-    due = Q(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.DEFERRED], next_attempt_at__lte=now)
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    lease = {"lease_until": now + datetime.timedelta(seconds=_lease_seconds()), "attempts": F("attempts") + 1}
-    # One conditional update decides: only one writer can move the lease from
-    # free to taken (PostgreSQL makes a second one wait for the first's row
-    # lock, then checks the condition again on the row as the first left it).
-    if not Delivery.objects.filter(due & free).update(**lease):
-        return None
-    return Delivery.objects.select_related("message").only(*LOADED).get(pk=delivery_id)
+    sizes = _claim([delivery_id], now)
+    rows = _load(sizes) if sizes else []
+    return rows[0] if rows else None
+
+
+def _claim_and_load(delivery_ids, now):
+    """The attempts to make: the deliveries claimed, with their recipients,
+    in the order of `delivery_ids`. Three statements, whatever their number
+    (four when some outputs are too large to come with the others)."""
+    if not delivery_ids:
+        return []
+    sizes = _claim(delivery_ids, now)
+    if not sizes:
+        return []
+    rows = {delivery.pk: delivery for delivery in _load(sizes)}
+    everyone = {}
+    for recipient in Recipient.objects.filter(delivery_id__in=list(rows)).order_by("delivery_id", "position"):
+        everyone.setdefault(recipient.delivery_id, []).append(recipient)
+    return [Attempt.of(rows[pk], everyone.get(pk, [])) for pk in delivery_ids if pk in rows]
+
+
+def _load(sizes):
+    """The deliveries whose {id: output size} is given, with their messages'
+    fields in LOADED: those of a known size up to BATCHED_CONTENT_MAX with
+    their content, the others without (it loads when it is first read)."""
+    small = {pk for pk, size in sizes.items() if size is not None and size <= BATCHED_CONTENT_MAX}
+    large = sizes.keys() - small
+    rows = Delivery.objects.select_related("message")
+    loaded = list(rows.filter(pk__in=small).only(*LOADED, "content")) if small else []
+    return loaded + (list(rows.filter(pk__in=large).only(*LOADED)) if large else [])
+
+
+# A delivery that may be claimed: the same conditions for a batch and a row.
+CLAIMABLE = "state IN (%s, %s) AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
+
+
+def _claim(delivery_ids, now):
+    """Takes the lease on those of `delivery_ids` that are due and free (see
+    claim); returns {id taken: size of its own content, None if unknown}.
+
+    One statement: UPDATE ... RETURNING, so that the database itself says
+    which rows this very statement took. (A lease value made unique to the
+    claim and looked up again would only be unique by chance: two workers
+    claiming in the same microsecond would each find the other's rows.) On
+    PostgreSQL the rows are locked in id order before they are updated, so
+    that two claims over some of the same rows wait for each other rather
+    than deadlock; a row waited for is checked again as the other claim left
+    it. (SQLite has one writer at a time and no row locks.)"""
+    lease = now + datetime.timedelta(seconds=_lease_seconds())
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    take = f"UPDATE {table} SET lease_until = %s, attempts = attempts + 1"  # noqa: S608 - values are parameters
+    at = connection.ops.adapt_datetimefield_value
+    claimable = [Delivery.State.PENDING.value, Delivery.State.DEFERRED.value, at(now), at(now)]
+    with connection.cursor() as cursor:
+        if not _update_can_return():
+            # SQLite before 3.35: one UPDATE per row, each saying whether it took its row.
+            taken = {}
+            for pk in delivery_ids:
+                cursor.execute(f"{take} WHERE id = %s AND {CLAIMABLE}", [at(lease), pk, *claimable])
+                if cursor.rowcount:
+                    taken[pk] = None
+            return taken
+        ids = ", ".join(["%s"] * len(delivery_ids))
+        lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+        due = f"SELECT id FROM {table} WHERE id IN ({ids}) AND {CLAIMABLE} ORDER BY id{lock}"  # noqa: S608 - likewise
+        cursor.execute(
+            f"{take} WHERE id IN ({due}) RETURNING id, LENGTH(content)", [at(lease), *delivery_ids, *claimable]
+        )
+        return dict(cursor.fetchall())
+
+
+def _update_can_return():
+    # SQLite has RETURNING from 3.35, for UPDATE as for INSERT (Django's flag).
+    return connection.features.can_return_columns_from_insert
+
+
+def _send_each(batch):
+    """Sends each attempt in turn. Returns (those sent, the errors raised by
+    the others): an attempt that raised is left as deliver() always left it,
+    leased and unrecorded until its lease runs out. So is one whose lease ran
+    out before its turn came (a slow batch): another worker may be sending it
+    now, and its outcome could not be recorded anyway."""
+    sent, errors = [], []
+    for attempt in batch:
+        if not attempt.recipients:
+            sent.append(attempt)  # nothing left to send: only recorded
+            continue
+        if timezone.now() >= attempt.delivery.lease_until:
+            log.warning(
+                "%s/%s: lease ran out before its turn in the batch; not sent",
+                attempt.delivery.message.queue_id,
+                attempt.delivery.group_key,
+            )
+            continue
+        try:
+            attempt.replies, attempt.via = _send(attempt.delivery, attempt.recipients)
+        except Exception as error:
+            errors.append(error)
+            continue
+        sent.append(attempt)
+    return sent, errors
 
 
 def _send(delivery, recipients):
@@ -123,8 +243,9 @@ def output_bytes(delivery):
 
 
 def _take_output(delivery):
-    """output_bytes from what claim loaded; the row lets go of it, so that a
-    large output is not held twice while it is sent."""
+    """output_bytes from what the batch loaded; the row lets go of it, so
+    that a large output is not held twice while it is sent."""
+    # A large content was not loaded with the batch: reading it loads it now.
     prefix, content = delivery.prefix, delivery.content
     delivery.prefix = delivery.content = None
     return _output(prefix, content, delivery.message_id)
@@ -152,63 +273,153 @@ def _write_outbox(delivery, addresses, content):
 def record(delivery, recipients, replies, via, now):
     """Stores the attempt's outcome: recipients, the delivery, the trail and
     the message's state, in one transaction."""
-    message = delivery.message
-    expires_at = message.received_at + datetime.timedelta(seconds=settings.LOCKPOST_MAX_QUEUE_AGE)
-    try:
-        with transaction.atomic():
-            state = _record(delivery, recipients, replies, via, now, expires_at)
-    except LeaseLost:
-        log.warning(
-            "%s/%s: lease ran out during the attempt; its outcome is not recorded", message.queue_id, delivery.group_key
-        )
-        return
-    log.info("%s/%s attempt %d via %s: %s", message.queue_id, delivery.group_key, delivery.attempts, via, state)
+    _record_all([Attempt(delivery, everyone=recipients, recipients=recipients, replies=replies, via=via)], now)
 
 
-def _record(delivery, recipients, replies, via, now, expires_at):
-    message = delivery.message
-    for recipient in recipients:
-        _apply_reply(recipient, replies[recipient.address], message, now, expires_at)
-    # Lock the message first, then read every recipient's state: two
-    # deliveries of one message finishing at once would otherwise each miss
-    # the other's recipients and both leave it "delivering". (The read is a
-    # statement of its own so that it sees what the lock waited for.)
-    message_now = Message.objects.select_for_update().filter(pk=message.pk).values_list("state", flat=True).get()
-    ours = {recipient.pk: recipient.state for recipient in recipients}
-    states = [
-        (delivery_id, ours.get(pk, state))
-        for pk, delivery_id, state in Recipient.objects.filter(message_id=message.pk).values_list(
-            "pk", "delivery_id", "state"
+def _record_all(batch, now):
+    """Stores the outcomes of a batch of attempts in one transaction, with a
+    number of statements that does not grow with the batch. An attempt whose
+    lease ran out meanwhile (another worker has the row now) records nothing;
+    the others are recorded all the same. Returns the attempts recorded."""
+    if not batch:
+        return []
+    for attempt in batch:
+        _apply_replies(attempt, now)
+    with transaction.atomic():
+        recorded = _record_locked(batch, now)
+    for attempt in batch:
+        delivery = attempt.delivery
+        if attempt not in recorded:
+            log.warning(
+                "%s/%s: lease ran out during the attempt; its outcome is not recorded",
+                delivery.message.queue_id,
+                delivery.group_key,
+            )
+            continue
+        log.info(
+            "%s/%s attempt %d via %s: %s",
+            delivery.message.queue_id,
+            delivery.group_key,
+            delivery.attempts,
+            attempt.via,
+            attempt.state,
         )
+    return recorded
+
+
+def _record_locked(batch, now):
+    """Inside the transaction: locks, fences and writes. Returns the attempts
+    recorded."""
+    message_ids = sorted({attempt.delivery.message_id for attempt in batch})
+    message_states = _lock_messages(message_ids)
+    recorded = _still_leased(batch)
+    by_delivery, by_message = _recipient_states(message_ids, recorded)
+    finished = {}
+    for attempt in recorded:
+        attempt.state = delivery_state(set(by_delivery[attempt.delivery.pk]))
+        finished[attempt.delivery.pk] = _finished(attempt, now)
+    update_each(Delivery.objects.all(), finished)
+    recipients = [recipient for attempt in recorded for recipient in attempt.recipients]
+    update_each(Recipient.objects.all(), {r.pk: {"state": r.state, "reply": r.reply} for r in recipients})
+    TrailEntry.objects.bulk_create(
+        [_trail_entry(attempt, finished[attempt.delivery.pk].get("next_attempt_at")) for attempt in recorded]
+    )
+    touched = {attempt.delivery.message_id for attempt in recorded}
+    update_each(Message.objects.all(), _message_changes(message_states, by_message, touched, now))
+    return recorded
+
+
+def _lock_messages(message_ids):
+    """Locks the messages, in id order: the order gateway/worker.py and every
+    other batch lock in, so that no two wait for each other in a circle.
+    Returns {id: state}. Without the lock, two deliveries of one message
+    finishing at once would each miss the other's recipients and both leave
+    it "delivering"."""
+    locked = Message.objects.select_for_update().filter(pk__in=message_ids).order_by("pk")
+    return dict(locked.values_list("pk", "state"))
+
+
+def _recipient_states(message_ids, recorded):
+    """The states of every recipient of the messages, by delivery and by
+    message ({id: [state]}), the recorded attempts' new states standing in
+    for those they write. Read after the messages are locked, by a statement
+    of its own so that it sees what the lock waited for."""
+    ours = {recipient.pk: recipient.state for attempt in recorded for recipient in attempt.recipients}
+    rows = Recipient.objects.filter(message_id__in=message_ids).order_by()
+    by_delivery, by_message = defaultdict(list), defaultdict(list)
+    for pk, message_id, delivery_id, state in rows.values_list("pk", "message_id", "delivery_id", "state"):
+        by_delivery[delivery_id].append(ours.get(pk, state))
+        by_message[message_id].append(ours.get(pk, state))
+    return by_delivery, by_message
+
+
+def _still_leased(batch):
+    """Those of the batch whose row still holds our lease; the rows are locked
+    (in id order), so that it stays so until we commit. Our lease's expiry is
+    the fencing token: if it changed, the row is another worker's now and
+    nothing of ours may be written."""
+    pks = sorted(attempt.delivery.pk for attempt in batch)
+    rows = Delivery.objects.select_for_update().filter(pk__in=pks).order_by("pk")
+    leases = dict(rows.values_list("pk", "lease_until"))
+    return [
+        attempt
+        for attempt in batch
+        if attempt.delivery.pk in leases and leases[attempt.delivery.pk] == attempt.delivery.lease_until
     ]
-    state = delivery_state({s for delivery_id, s in states if delivery_id == delivery.pk})
-    changes = {"state": state, "lease_until": None}
-    if state == Delivery.State.DEFERRED:
-        changes["next_attempt_at"] = min(now + backoff(delivery.attempts), expires_at)
+
+
+def _finished(attempt, now):
+    """The delivery's row once the attempt is recorded."""
+    delivery = attempt.delivery
+    changes = {"state": attempt.state, "lease_until": None}
+    if attempt.state == Delivery.State.DEFERRED:
+        changes["next_attempt_at"] = min(now + backoff(delivery.attempts), _expires_at(delivery.message))
     else:
         changes["finished_at"] = now
-    if recipients:
-        changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in recipients)
-    # Our lease's expiry is the fencing token: if it changed, the row is
-    # another worker's now and nothing of ours may be written (this is the
-    # first write of the transaction).
-    if not Delivery.objects.filter(pk=delivery.pk, lease_until=delivery.lease_until).update(**changes):
-        raise LeaseLost
-    update_alike(Recipient.objects.all(), recipients, ["state", "reply"])
-    TrailEntry.objects.create(
-        message=message,
+    if attempt.recipients:
+        changes["last_reply"] = "; ".join(f"{r.address}: {r.reply}" for r in attempt.recipients)
+    return changes
+
+
+def _trail_entry(attempt, next_attempt_at):
+    delivery, recipients = attempt.delivery, attempt.recipients
+    return TrailEntry(
+        message_id=delivery.message_id,
         stage="delivery",
-        text=_trail_text(delivery, recipients, via, state, changes.get("next_attempt_at")),
+        text=_trail_text(delivery, recipients, attempt.via, attempt.state, next_attempt_at),
         data={
             "delivery": delivery.group_key,
             "attempt": delivery.attempts,
-            "via": via,
+            "via": attempt.via,
             "replies": {r.address: r.reply for r in recipients},
-            "state": state,
+            "state": attempt.state,
         },
     )
-    _set_message_state(message.pk, message_now, message_state(s for _, s in states))
-    return state
+
+
+def _message_changes(current, by_message, message_ids, now):
+    """{message id: its new state} for those of `message_ids` whose state
+    follows from their recipients' (`by_message`) and has changed; not for
+    messages still being received or processed (or that have no recipients)."""
+    changes = {}
+    for message_id in message_ids:
+        state = message_state(by_message[message_id])
+        was = current.get(message_id)
+        if state is None or state == was or was in (None, Message.State.RECEIVED, Message.State.PROCESSING):
+            continue
+        changes[message_id] = {"state": state, "updated_at": now}
+    return changes
+
+
+def _apply_replies(attempt, now):
+    message = attempt.delivery.message
+    expires_at = _expires_at(message)
+    for recipient in attempt.recipients:
+        _apply_reply(recipient, attempt.replies[recipient.address], message, now, expires_at)
+
+
+def _expires_at(message):
+    return message.received_at + datetime.timedelta(seconds=settings.LOCKPOST_MAX_QUEUE_AGE)
 
 
 def _apply_reply(recipient, reply, message, now, expires_at):
@@ -221,15 +432,6 @@ def _apply_reply(recipient, reply, message, now, expires_at):
     elif now >= expires_at:
         recipient.state = Recipient.State.BOUNCED
         recipient.reply = f"delivery time expired ({_age(message, now)}); last reply: {reply_text(reply)}"
-
-
-def _set_message_state(message_id, current, state):
-    """Inside the transaction that locked the message: its state from its
-    recipients', unless it is still being received or processed (or has no
-    recipients, or is in that state already)."""
-    if state is None or state == current or current in (Message.State.RECEIVED, Message.State.PROCESSING):
-        return
-    Message.objects.filter(pk=message_id).update(state=state, updated_at=timezone.now())
 
 
 def reply_text(reply):
@@ -312,9 +514,33 @@ def send_owed_dsns(delivery_id):
 def deliveries_owing_dsns():
     """Ids of finished deliveries whose bounce could not be queued yet (the
     spool failed at the time): deliver() on them queues it now."""
-    owing = Recipient.objects.filter(state=Recipient.State.BOUNCED, dsn_sent=False, delivery__isnull=False)
-    owing = owing.exclude(delivery__mail_from="")
-    return list(owing.values_list("delivery_id", flat=True).distinct())
+    return _owing_dsns(Recipient.objects.filter(delivery__isnull=False))
+
+
+def _owing_dsns(recipients):
+    """Ids of the deliveries of these recipients that owe their sender a bounce."""
+    owing = recipients.filter(state=Recipient.State.BOUNCED, dsn_sent=False).exclude(delivery__mail_from="")
+    return list(owing.order_by().values_list("delivery_id", flat=True).distinct())
+
+
+def _send_owed_dsns_each(delivery_ids):
+    """send_owed_dsns for each; returns the errors, so that one failing (the
+    spool, most likely) does not keep the others' bounces back."""
+    errors = []
+    for delivery_id in delivery_ids:
+        try:
+            send_owed_dsns(delivery_id)
+        except Exception as error:
+            errors.append(error)
+    return errors
+
+
+def _raise_first(errors):
+    """Raises the first error (the caller logs it); logs the others."""
+    for error in errors[1:]:
+        log.error("delivery batch: a further error", exc_info=error)
+    if errors:
+        raise errors[0]
 
 
 def _next_hop_name():
@@ -343,6 +569,8 @@ def _age(message, now):
 
 
 def _lease_seconds():
+    # Long enough for a large message over a slow link; a worker that dies
+    # mid-send leaves the row to be claimed again once it runs out.
     return settings.LOCKPOST_DELIVERY_LEASE
 
 

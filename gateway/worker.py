@@ -405,7 +405,11 @@ def _write_recipients(rows, written, contexts):
                 classified.append(row)
     # Only rows still without a delivery are linked (as the message lock
     # already ensures): a recipient never gets a second one.
-    update_each(to_link, ["delivery", "state", "reply", "direction", "bcc"], only_if="delivery_id IS NULL")
+    fields = ("delivery_id", "state", "reply", "direction", "bcc")
+    update_each(
+        Recipient.objects.filter(delivery__isnull=True),
+        {row.pk: {f: getattr(row, f) for f in fields} for row in to_link},
+    )
     # Direction and Bcc only: a row with a delivery may be written meanwhile
     # by its sender (state, reply), which must not be undone here.
     update_alike(Recipient.objects.all(), classified, ["direction", "bcc"])
