@@ -43,10 +43,9 @@ def run_jobs(kind, object_ids):
 
         process_many(object_ids)
     elif kind == "delivery":
-        from gateway.delivery import deliver
+        from gateway.delivery import deliver_many
 
-        for delivery_id in object_ids:
-            deliver(delivery_id)
+        deliver_many(object_ids)
     else:
         raise ValueError(f"unknown job kind {kind!r}")
 
