@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from gateway import dsn, next_hop, outbox, spool
+from gateway import dsn, next_hop, outbox, spool, trail
 from gateway.bulk import update_each
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
@@ -321,9 +321,7 @@ def _record_locked(batch, now):
     update_each(Delivery.objects.all(), finished)
     recipients = [recipient for attempt in recorded for recipient in attempt.recipients]
     update_each(Recipient.objects.all(), {r.pk: {"state": r.state, "reply": r.reply} for r in recipients})
-    TrailEntry.objects.bulk_create(
-        [_trail_entry(attempt, finished[attempt.delivery.pk].get("next_attempt_at")) for attempt in recorded]
-    )
+    trail.write(_trail_entry(attempt, finished[attempt.delivery.pk].get("next_attempt_at")) for attempt in recorded)
     touched = {attempt.delivery.message_id for attempt in recorded}
     update_each(Message.objects.all(), _message_changes(message_states, by_message, touched, now))
     return recorded
@@ -383,7 +381,7 @@ def _finished(attempt, now):
 
 def _trail_entry(attempt, next_attempt_at):
     delivery, recipients = attempt.delivery, attempt.recipients
-    return TrailEntry(
+    return trail.Entry(
         message_id=delivery.message_id,
         stage="delivery",
         text=_trail_text(delivery, recipients, attempt.via, attempt.state, next_attempt_at),

@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from gateway import doorbell, pipeline
+from gateway import doorbell, pipeline, trail
 from gateway.bulk import update_alike, update_each
 from gateway.delivery import deliveries_owing_dsns, message_state, send_owed_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
@@ -417,9 +417,7 @@ def _write_recipients(rows, written, contexts):
 
 def _write_trail(notes):
     """`notes`: (message, pipeline.TrailNote) pairs, written in one INSERT."""
-    TrailEntry.objects.bulk_create(
-        TrailEntry(message=message, stage=n.stage, text=n.text, data=_plain(n.data)) for message, n in notes
-    )
+    trail.write(trail.Entry(message.pk, n.stage, n.text, _plain(n.data)) for message, n in notes)
 
 
 def _plain(data):
