@@ -69,6 +69,17 @@ def test_a_signing_candidate_comes_with_its_key_read_in_the_same_query(root):
     assert key.private_numbers() == signer.key.private_numbers()
 
 
+def test_while_remembering_an_address_is_read_once_and_afterwards_afresh(root):
+    bob, _ = store.add_certificate(pki.make("Bob", root, email="bob@example.org").der)
+    with selection.remembering():
+        assert selection.encryption_certificates("bob@example.org").chosen == [bob]
+        with CaptureQueriesContext(connection) as again:
+            assert selection.encryption_certificates("Bob@Example.org").chosen == [bob]
+        assert [q["sql"] for q in again.captured_queries if "candidates" in q["sql"] or "certificate" in q["sql"]] == []
+    newer, _ = store.add_certificate(pki.make("Bob 2", root, email="bob@example.org", slot=2).der)
+    assert set(selection.encryption_certificates("bob@example.org").chosen) == {bob, newer}
+
+
 def test_the_lookup_is_prepared_once_per_connection_and_outlives_a_rollback(root):
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
