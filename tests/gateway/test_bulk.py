@@ -44,3 +44,17 @@ def test_nothing_to_save_is_no_statement():
     with CaptureQueriesContext(connection) as queries:
         assert update_each(Delivery.objects.all(), {}) == 0
     assert len(queries) == 0
+
+
+def test_a_row_that_no_longer_meets_the_querysets_condition_is_left_alone():
+    free, taken = make_delivery(["bob@example.net"]), make_delivery(["carol@example.net"])
+    Delivery.objects.filter(pk=taken.pk).update(lease_until=timezone.now())
+
+    updated = update_each(
+        Delivery.objects.filter(lease_until__isnull=True),
+        {free.pk: {"last_reply": "mine"}, taken.pk: {"last_reply": "mine"}},
+    )
+
+    assert updated == 1
+    assert Delivery.objects.get(pk=free.pk).last_reply == "mine"
+    assert Delivery.objects.get(pk=taken.pk).last_reply == ""
