@@ -55,6 +55,12 @@ MAX_RECIPIENTS = 1000
 # are still held to aiosmtpd's command size limits.
 READ_BUFFER = 256 * 1024
 XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+# <dot-atom@hostname> and what follows it: the paths MTAs send, read without
+# the full RFC 5322 parser (SpoolingServer._getaddr).
+ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_PATH = re.compile(
+    rf"<(?P<local>{ATOM}(?:\.{ATOM})*)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?P<rest>.*)\Z", re.S
+)
 XFORWARD_UNKNOWN = {"[UNAVAILABLE]", "[TEMPUNAVAIL]"}
 DOMAIN = re.compile(r"^(\[[^\[\]\s]+\]|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?)$")
 # "... by host (Postfix) with ESMTP id 4Xy1Z2abcDz; ..." in the top Received header.
@@ -224,6 +230,16 @@ class SpoolingServer:
     @property
     def in_transaction(self):
         return self.in_data or bool(self.envelope and self.envelope.mail_from)
+
+    def _getaddr(self, arg):
+        """aiosmtpd's parser (the email package's RFC 5322 one) cost more CPU
+        than anything else in a session; the plain <local@domain> an MTA
+        sends is read here, anything else goes to it."""
+        plain = PLAIN_PATH.match(arg)
+        rest = plain["rest"].lstrip(" \t") if plain else ""
+        if plain is None or rest.startswith("(") or len(plain["local"]) > (self.local_part_limit or len(arg)):
+            return super()._getaddr(arg)  # a comment, a quoted local part, a null path: the full parser
+        return f"{plain['local']}@{plain['domain']}", rest
 
     def connection_made(self, transport):
         super().connection_made(transport)
