@@ -73,6 +73,19 @@ def kind_or_none(message):
         return None
 
 
+KIND_KEY = "smime:kind"  # ctx.decided: (the bytes, their kind)
+
+
+def kind_for(ctx):
+    """kind_or_none of the message as it is now in the pipeline, worked out
+    once for each version of its bytes (handlers that replace ctx.raw make a
+    new one)."""
+    known = ctx.decided.get(KIND_KEY)
+    if known is None or known[0] is not ctx.raw:
+        known = ctx.decided[KIND_KEY] = (ctx.raw, kind_or_none(ctx.raw))
+    return known[1]
+
+
 def _name(error):
     return type(error).__name__
 

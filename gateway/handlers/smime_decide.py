@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ca.selection import encryption_certificates
 from gateway import smime_headers
 from gateway.pdf_settings import pdf_settings
-from gateway.smime import kind_of
 from gateway.smime_keys import sender_identity
+from gateway.smime_open import kind_for
 from gateway.smime_options import outgoing_options
 
 PLAN = "smime:plan:{}"  # ctx.decided key: a recipient's Plan, by position
@@ -50,17 +50,10 @@ def decide_smime(ctx):
     outgoing = [r for r in ctx.recipients if r.direction == "outgoing" and not r.treatment and not r.refusal]
     if not outgoing:
         return
-    kind = _kind(ctx.raw)
+    kind = kind_for(ctx)
     triggered = apply_triggers(ctx, outgoing_options(outgoing[0]))
     for rcpt in outgoing:
         decide_one(ctx, rcpt, kind, triggered)
-
-
-def _kind(raw):
-    try:
-        return kind_of(raw)
-    except Exception:
-        return None  # not S/MIME we can read: treat as plain content
 
 
 def apply_triggers(ctx, options):

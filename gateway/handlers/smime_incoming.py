@@ -24,7 +24,7 @@ from ca.store import harvest
 from gateway import smime_headers
 from gateway.smime.mime import Entity
 from gateway.smime_keys import held_certificates, identity_of, recipient_ids, tied_to
-from gateway.smime_open import ENCRYPTED, SIGNED, info_headers, kind_or_none, open_message
+from gateway.smime_open import ENCRYPTED, SIGNED, info_headers, kind_for, open_message
 
 log = logging.getLogger(__name__)
 INCOMING = "smime-in:"
@@ -41,7 +41,7 @@ def smime_incoming(ctx):
     if stripped != ctx.raw:
         ctx.raw, ctx._headers = stripped, None
         ctx.note("smime", "removed X-Lockpost-Info headers written before the gateway (not ours)")
-    kind = kind_or_none(ctx.raw)
+    kind = kind_for(ctx)
     if kind not in ENCRYPTED + SIGNED:
         return
     incoming = [r for r in ctx.recipients if r.direction == "incoming"]
@@ -60,7 +60,7 @@ def _setting(rcpt, key):
 
 def held(ctx):
     """Stored certificates with a key that the message is addressed to ([] if not encrypted or unreadable)."""
-    if kind_or_none(ctx.raw) not in ENCRYPTED:
+    if kind_for(ctx) not in ENCRYPTED:
         return []
     try:
         der = Entity.parse(ctx.raw).decoded_body()
