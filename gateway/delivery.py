@@ -12,6 +12,7 @@ import datetime
 import logging
 import random
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -27,6 +28,10 @@ from gateway.spool_raw import load_raw
 
 log = logging.getLogger(__name__)
 
+# What was sent but not yet recorded is sent again should the process die
+# meanwhile: a batch records what it sent at least this often (seconds), so
+# a slow next hop costs a transaction a delivery and a fast one a batch.
+RECORD_EVERY = 0.05
 REPLY_CODE = re.compile(r"^([2-5])\d\d ")
 
 # What an attempt reads of the delivery and its message, in one query; the
@@ -78,7 +83,8 @@ def deliver(delivery_id):
 
 def deliver_many(delivery_ids):
     """One attempt for each of these deliveries that is due and free, sent in
-    the order given and recorded in one transaction; then the bounces owed,
+    the order given and recorded in one transaction (one every RECORD_EVERY
+    seconds for a slow next hop); then the bounces owed,
     also for those that were not ours to send (finished ones whose bounce
     the spool could not take before). An error sending one delivery leaves
     that one leased and unrecorded (it is tried again once its lease runs
@@ -86,8 +92,11 @@ def deliver_many(delivery_ids):
     end, after the bounces."""
     delivery_ids = list(dict.fromkeys(delivery_ids))
     batch = _claim_and_load(delivery_ids, timezone.now())
-    sent, errors = _send_each(batch)
-    recorded = _record_all(sent, timezone.now())
+    recorded, errors, waiting = [], [], batch
+    while waiting:
+        sent, failed, waiting = _send_each(waiting, time.monotonic() + RECORD_EVERY)
+        recorded += _record_all(sent, timezone.now())
+        errors += failed
     claimed = {attempt.delivery.pk for attempt in batch}
     unclaimed = [pk for pk in delivery_ids if pk not in claimed]
     owing = [attempt.delivery.pk for attempt in recorded if attempt.owes_dsn()]
@@ -176,14 +185,17 @@ def _update_can_return():
     return connection.features.can_return_columns_from_insert
 
 
-def _send_each(batch):
-    """Sends each attempt in turn. Returns (those sent, the errors raised by
-    the others): an attempt that raised is left as deliver() always left it,
-    leased and unrecorded until its lease runs out. So is one whose lease ran
-    out before its turn came (a slow batch): another worker may be sending it
-    now, and its outcome could not be recorded anyway."""
+def _send_each(batch, until):
+    """Sends each attempt in turn until the monotonic clock passes `until`
+    (one at least). Returns (those sent, the errors raised by others, those
+    not tried yet): an attempt that raised is left as deliver() always left
+    it, leased and unrecorded until its lease runs out. So is one whose lease
+    ran out before its turn came (a slow batch): another worker may be
+    sending it now, and its outcome could not be recorded anyway."""
     sent, errors = [], []
-    for attempt in batch:
+    for n, attempt in enumerate(batch):
+        if n and time.monotonic() > until:
+            return sent, errors, batch[n:]
         if not attempt.recipients:
             sent.append(attempt)  # nothing left to send: only recorded
             continue
@@ -200,7 +212,7 @@ def _send_each(batch):
             errors.append(error)
             continue
         sent.append(attempt)
-    return sent, errors
+    return sent, errors, []
 
 
 def _send(delivery, recipients):

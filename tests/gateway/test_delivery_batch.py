@@ -207,7 +207,8 @@ def test_deliveries_not_due_or_leased_by_another_worker_are_skipped_and_not_sent
     assert len(next_hop.received) == 2
 
 
-def test_the_statements_for_a_batch_do_not_grow_with_it(scripted_next_hop):
+def test_the_statements_for_a_batch_do_not_grow_with_it(scripted_next_hop, monkeypatch):
+    monkeypatch.setattr(delivery_module, "RECORD_EVERY", 60)  # one round, however slow the machine
     # Outcomes of every kind, so that the rows are not all alike: delivered,
     # deferred (each with its own next try), bounced (to a null sender, so
     # no bounce is queued), outputs of their own and shared spooled bytes.
@@ -364,3 +365,28 @@ def test_a_delivery_whose_lease_ran_out_before_its_turn_is_not_sent(scripted_nex
 
     assert [mail.rcpt_tos for mail in sink.wait_for(2)] == [[BOB], [CAROL]]
     assert reload(late)[0].state == Delivery.State.DELIVERED
+
+
+def test_behind_a_slow_next_hop_each_outcome_is_recorded_before_the_next_send(scripted_next_hop, monkeypatch):
+    """A process that dies mid-batch sends again only what it had not yet
+    recorded: behind a slow next hop, no more than one delivery."""
+    scripted_next_hop(delay=0.1)
+    deliveries = [make_delivery([BOB]) for _ in range(3)]
+    unrecorded_at_each_send = []
+    send = delivery_module._send
+
+    def watched(delivery, recipients):
+        unrecorded_at_each_send.append(
+            Delivery.objects.filter(pk__in=[d.pk for d in deliveries], lease_until__isnull=False).count()
+        )
+        return send(delivery, recipients)
+
+    monkeypatch.setattr(delivery_module, "_send", watched)
+
+    deliver_many([d.pk for d in deliveries])
+
+    # Each send finds only itself and those after it leased: what went before is recorded.
+    assert unrecorded_at_each_send == [3, 2, 1]
+    assert set(Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).values_list("state", flat=True)) == {
+        Delivery.State.DELIVERED
+    }
