@@ -124,11 +124,9 @@ def inner_entity(message: bytes) -> tuple[bytes, bytes]:
 
 
 def wrap_base64(data: bytes) -> bytes:
-    encoded = base64.b64encode(data)
-    if not encoded:
-        return b""
-    # One join over the slices (no per-line concatenation): 76 characters a line, each line ending in CRLF.
-    return b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + CRLF
+    # 76 characters a line, each line ending in CRLF: encodebytes wraps at 76
+    # with LF, in C; one replace makes the line ends canonical.
+    return base64.encodebytes(data).replace(b"\n", CRLF)
 
 
 def _boundary(avoid: bytes) -> str:
