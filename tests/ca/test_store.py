@@ -6,6 +6,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ca import authority, formats, store
 from ca.keys import decrypt_private_key
@@ -54,6 +56,20 @@ def test_bulk_import_deduplicates_by_thumbprint(root):
     assert store.add_many(certs + certs) == 3
     assert store.add_many(certs) == 0
     assert CertificateEmail.objects.filter(email="bulk1@example.com").count() == 1
+
+
+def test_harvesting_certificates_already_known_is_one_lookup_and_no_write(root):
+    known = bytes(authority.issue("known@example.com", key_type="p256").der)
+    fresh = bytes(authority.issue("fresh@example.com", key_type="p256").der)
+    Certificate.objects.filter(der=fresh).delete()
+
+    with CaptureQueriesContext(connection) as seen_again:
+        assert store.harvest([known, known]) == 0
+    assert len(seen_again) == 1  # the lookup by thumbprint; no transaction
+
+    assert store.harvest([known, fresh]) == 1
+    harvested = Certificate.objects.get(emails__email="fresh@example.com")
+    assert harvested.source == Certificate.Source.HARVESTED
 
 
 def test_private_keys_are_encrypted_at_rest(root):
