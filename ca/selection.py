@@ -3,9 +3,7 @@
 and fit for the purpose. Every rejected candidate says why, for the trail
 and the admin."""
 
-import contextlib
 import functools
-import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -15,6 +13,7 @@ from django.utils import timezone
 from gateway.models import Domain, MailUser
 
 from .models import Certificate, CertificateEmail, PrivateKey
+from .remember import remembered
 from .trust import current as trust_context
 from .validation import Usage
 
@@ -50,35 +49,13 @@ class Selection:
         ]
 
 
-_remembered = threading.local()
-
-
-@contextlib.contextmanager
-def remembering():
-    """Within the block, this thread reads each address's candidates once:
-    the worker runs a batch of messages inside one, so that a sender or a
-    recipient met again in the batch costs no second query. What is read is
-    kept only for the block (a batch: well under the LOCKPOST_TRUST_CACHE_SECONDS
-    for which trust itself is kept), and every use judges the candidates afresh."""
-    outer = getattr(_remembered, "candidates", None)
-    _remembered.candidates = {} if outer is None else outer
-    try:
-        yield
-    finally:
-        _remembered.candidates = outer
-
-
 def _candidates(address, with_key):
     """Explicitly assigned certificates first, then those naming the address;
-    newest first within each. One query: selection runs for every recipient."""
+    newest first within each. One query: selection runs for every recipient
+    (and once a batch, see ca.remember)."""
     address = address.strip().lower()
-    remembered = getattr(_remembered, "candidates", None)
-    if remembered is None:
-        return _read_candidates(address, with_key)
-    if (address, with_key) not in remembered:
-        remembered[address, with_key] = _read_candidates(address, with_key)
     # A list of its own: the caller may reorder or extend it.
-    return list(remembered[address, with_key])
+    return list(remembered(("candidates", address, with_key), lambda: _read_candidates(address, with_key)))
 
 
 def _read_candidates(address, with_key):

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from ca.keys import private_key_for
 from ca.models import Certificate
+from ca.remember import remembered
 from ca.selection import signing_identity
 from gateway.smime import Identity
 
@@ -43,6 +44,11 @@ def _issuer_serial(ias):
 def held_certificates(der):
     """Stored certificates with a private key that the message is addressed to."""
     ids = recipient_ids(der)
+    # A list of its own: the caller may filter it.
+    return list(remembered(("held", tuple(ids)), lambda: _held_certificates(ids)))
+
+
+def _held_certificates(ids):
     serials = {serial for _i, serial, _k in ids if serial}
     skis = {ski for _i, _s, ski in ids if ski}
     query = Q(serial__in=serials) | Q(subject_key_identifier__in=skis)
@@ -58,6 +64,10 @@ def held_certificates(der):
 def tied_to(cert, address):
     """Whether a certificate belongs to this address or to its domain (strict mode)."""
     address = address.strip().lower()
+    return remembered(("tied", cert.pk, address), lambda: _tied_to(cert, address))
+
+
+def _tied_to(cert, address):
     domain = address.rpartition("@")[2]
     if cert.emails.filter(email=address).exists() or cert.users.filter(email=address).exists():
         return True

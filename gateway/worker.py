@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ca import selection
+from ca import remember
 from gateway import doorbell, pipeline, trail
 from gateway.bulk import update_alike, update_each
 from gateway.delivery import deliveries_owing_dsns, message_state, send_owed_dsns
@@ -80,7 +80,7 @@ def process_many(message_ids):
                 outcome.context.decided[EPOCH_KEY] = epoch
                 contexts[message_id] = outcome.context
         pipeline.prepare(list(contexts.values()))
-        with selection.remembering():  # each address's certificates read once a batch
+        with remember.remembering():  # each address's certificates and keys read once a batch
             for message_id, context in contexts.items():
                 outcomes[message_id] = _run_pipeline(message_id, context)
     # The keeper has stopped: the leases it leaves are final and fence every write below.

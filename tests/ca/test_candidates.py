@@ -4,7 +4,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from ca import selection, store
+from ca import remember, selection, store
 from ca.keys import private_key_for
 from gateway.models import MailUser
 from tests.support import pki
@@ -71,7 +71,7 @@ def test_a_signing_candidate_comes_with_its_key_read_in_the_same_query(root):
 
 def test_while_remembering_an_address_is_read_once_and_afterwards_afresh(root):
     bob, _ = store.add_certificate(pki.make("Bob", root, email="bob@example.org").der)
-    with selection.remembering():
+    with remember.remembering():
         assert selection.encryption_certificates("bob@example.org").chosen == [bob]
         with CaptureQueriesContext(connection) as again:
             assert selection.encryption_certificates("Bob@Example.org").chosen == [bob]
