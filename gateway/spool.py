@@ -25,9 +25,11 @@ import email.parser
 import email.policy
 import hashlib
 import logging
+import threading
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from cachetools import TTLCache
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -137,11 +139,37 @@ def check_address(address, role):
     return address
 
 
+# Addresses this process made sure of lately: not written again for a
+# minute. A busy gateway sees the same senders and recipients all the time,
+# and the INSERT cost a statement a message. (A row an admin deletes comes
+# back with the first message after that minute.)
+_users_written = TTLCache(maxsize=20_000, ttl=60)
+_users_written_lock = threading.Lock()
+
+
 def remember_users(addresses):
     """Create a MailUser for every address not seen before. One statement;
-    concurrent stores of the same new address do not collide."""
+    concurrent stores of the same new address do not collide. Only after
+    the caller's transaction commits are the addresses taken as written."""
     emails = sorted({address.lower() for address in addresses if address})
+    with _users_written_lock:
+        emails = [email for email in emails if email not in _users_written]
+    if not emails:
+        return
     MailUser.objects.bulk_create([MailUser(email=email) for email in emails], ignore_conflicts=True)
+    transaction.on_commit(lambda: _written(emails))
+
+
+def _written(emails):
+    with _users_written_lock:
+        for email in emails:
+            _users_written[email] = True
+
+
+def forget_users():
+    """Write every address again when next seen (after a database restore, in tests)."""
+    with _users_written_lock:
+        _users_written.clear()
 
 
 def subject_of(data):

@@ -19,3 +19,11 @@ def _fresh_trust_context():
     trust.forget()
     yield
     trust.forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_user_memory():
+    """Each test's database starts without the users another test's mail made."""
+    from gateway import spool
+
+    spool.forget_users()

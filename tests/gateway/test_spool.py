@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
 
 from gateway import doorbell, spool
 from gateway.models import MailUser, Message, RawMessage, Recipient
@@ -166,3 +167,22 @@ def test_load_raw_gives_back_exactly_what_was_stored():
     assert load_raw(empty.pk) == b""
     with pytest.raises(RawMessage.DoesNotExist):
         load_raw(empty.pk + 1000)
+
+
+@pytest.mark.django_db
+def test_a_user_seen_again_within_the_minute_costs_no_statement_and_a_new_one_is_made(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the store commits
+        spool.store("alice@example.com", ["bob@example.org"], b"Subject: one\r\n\r\nx\r\n")
+    with CaptureQueriesContext(connection) as again:
+        spool.store("alice@example.com", ["bob@example.org", "carol@example.org"], b"Subject: two\r\n\r\nx\r\n")
+    user_writes = [q["sql"] for q in again.captured_queries if "gateway_mailuser" in q["sql"]]
+    assert len(user_writes) == 1
+    assert "carol@example.org" in user_writes[0]
+    assert "alice" not in user_writes[0]
+    assert set(MailUser.objects.values_list("email", flat=True)) == {
+        "alice@example.com",
+        "bob@example.org",
+        "carol@example.org",
+    }
