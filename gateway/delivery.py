@@ -91,7 +91,18 @@ def deliver_many(delivery_ids):
     out) without keeping the others from being recorded; it is raised at the
     end, after the bounces."""
     delivery_ids = list(dict.fromkeys(delivery_ids))
-    batch = _claim_and_load(delivery_ids, timezone.now())
+    _attempt(_claim_and_load(delivery_ids, timezone.now()), delivery_ids)
+
+
+def deliver_taken(deliveries, everyone):
+    """One attempt for deliveries their caller has just written already
+    leased to itself (gateway.worker, when it sends right away): sent from
+    what it holds in memory, with no claim and no second read. `everyone`:
+    {delivery id: its Recipient rows}."""
+    _attempt([Attempt.of(delivery, everyone.get(delivery.pk, [])) for delivery in deliveries], [])
+
+
+def _attempt(batch, delivery_ids):
     recorded, errors, waiting = [], [], batch
     while waiting:
         sent, failed, waiting = _send_each(waiting, time.monotonic() + RECORD_EVERY)

@@ -41,7 +41,8 @@ def run_jobs(kind, object_ids):
     if kind == "message":
         from gateway.worker import process_many
 
-        process_many(object_ids)
+        # What is written is sent at once, by the same thread (no ring, no claim, nothing read again).
+        process_many(object_ids, send_now=True)
     elif kind == "delivery":
         from gateway.delivery import deliver_many
 

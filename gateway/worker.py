@@ -34,7 +34,7 @@ from django.utils import timezone
 from ca import remember
 from gateway import doorbell, pipeline, trail
 from gateway.bulk import update_alike, update_each
-from gateway.delivery import deliveries_owing_dsns, message_state, send_owed_dsns
+from gateway.delivery import deliver_taken, deliveries_owing_dsns, message_state, send_owed_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.policy import epoch as policy_epoch
 from gateway.policy.cache import EPOCH_KEY
@@ -59,11 +59,15 @@ def process(message_id):
     return process_many([message_id]).get(message_id)
 
 
-def process_many(message_ids):
+def process_many(message_ids, send_now=False):
     """Process those of the messages that are free to take, together: one
     claim, one lease keeper and one transaction for all their results, so that
     a busy gateway pays for its SQL per batch rather than per message. Returns
-    {message id: new state (None if its lease was lost)} for the ones claimed."""
+    {message id: new state (None if its lease was lost)} for the ones claimed.
+
+    `send_now`: the outputs are sent by this call, right after they are
+    written (leased to it as they are written: no claim, nothing read
+    again), instead of being rung for."""
     leases = claim_many(message_ids)
     if not leases:
         return {}
@@ -89,7 +93,7 @@ def process_many(message_ids):
     for message_id in states:
         log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
     finished = {i: outcome.context for i, outcome in outcomes.items() if i in leases and outcome.kind == "done"}
-    states.update(_finish_all(finished, leases, messages))
+    states.update(_finish_all(finished, leases, messages, send_now))
     for message_id, outcome in outcomes.items():
         if message_id not in leases or outcome.kind == "done":
             continue
@@ -240,19 +244,19 @@ class LeaseKeeper:
         self.leases = dict.fromkeys(kept, renewed_until)
 
 
-def _finish_all(contexts, leases, messages):
+def _finish_all(contexts, leases, messages, send_now=False):
     """Writes the results of these messages in one transaction; should that
     fail, each on its own, so that one message's trouble holds back no other
     (and one that fails alone is retried later). Returns {message id: new state}."""
     if len(contexts) > 1:
         try:
-            return _finish(contexts, leases)
+            return _finish(contexts, leases, send_now)
         except Exception:
             log.exception("writing the results of %d messages together failed; writing each alone", len(contexts))
     states = {}
     for message_id, context in contexts.items():
         try:
-            states.update(_finish({message_id: context}, leases))
+            states.update(_finish({message_id: context}, leases, send_now))
         except Exception as error:
             log.exception("message %s: writing its results failed", message_id)
             attempts = messages[message_id].process_attempts
@@ -260,7 +264,7 @@ def _finish_all(contexts, leases, messages):
     return states
 
 
-def _finish(contexts, leases):
+def _finish(contexts, leases, send_now=False):
     """One transaction: the deliveries, recipient links, trail and state of
     each message whose lease is still ours (the lease's expiry is the fencing
     token). Returns {message id: new state, or None for a lease lost meanwhile}."""
@@ -272,7 +276,7 @@ def _finish(contexts, leases):
         messages = [m for m in locked if m.state == State.PROCESSING and m.lease_until == leases.get(m.pk)]
         # Read after the lock, so that no other writer's rows are missed.
         rows = _recipient_rows([m.pk for m in messages])
-        written = _write_deliveries(messages, rows, contexts)
+        written = _write_deliveries(messages, rows, contexts, now if send_now else None)
         _write_recipients(rows, written, contexts)
         notes = []
         for message in messages:
@@ -288,17 +292,40 @@ def _finish(contexts, leases):
         update_alike(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
     for message_id in set(contexts) - {m.pk for m in messages}:
         log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
+    taken = []
     for message in messages:
         states[message.pk] = message.state
-        _hand_on(message.pk, written[message.pk][0])
+        taken += _hand_on(message.pk, written[message.pk][0])
+    if taken:
+        _send_taken(taken, rows)
     return states
 
 
+def _send_taken(deliveries, rows):
+    """Send the deliveries _finish wrote leased to us. Whatever goes wrong,
+    their messages' results stay written: a delivery left unsent is tried
+    again once its lease runs out."""
+    everyone = {}
+    for message_rows in rows.values():
+        for row in sorted(message_rows.values(), key=lambda r: r.position):
+            everyone.setdefault(row.delivery_id, []).append(row)
+    try:
+        deliver_taken(deliveries, everyone)
+    except Exception:
+        log.exception(
+            "sending %d output(s) right after processing failed; retried when their lease runs out", len(deliveries)
+        )
+
+
 def _hand_on(message_id, deliveries):
-    """After the commit: ring for what is to be sent; queue the bounce for
-    what the pipeline refused."""
+    """After the commit: ring for what is to be sent, unless it was written
+    leased to us (returned, for sending now); queue the bounce for what the
+    pipeline refused."""
+    taken = []
     for delivery in deliveries:
-        if delivery.state == Delivery.State.PENDING:
+        if delivery.state == Delivery.State.PENDING and delivery.lease_until is not None:
+            taken.append(delivery)
+        elif delivery.state == Delivery.State.PENDING:
             doorbell.ring_delivery(delivery.pk)
         elif delivery.state == Delivery.State.BOUNCED and delivery.attempts == 0:
             # Not queued now (spool failing): still owed, delivery.deliveries_owing_dsns lists it.
@@ -306,6 +333,7 @@ def _hand_on(message_id, deliveries):
                 send_owed_dsns(delivery.pk)
             except Exception:
                 log.exception("message %s: the bounce for refused recipients is not queued yet", message_id)
+    return taken
 
 
 def _recipient_rows(message_ids):
@@ -316,13 +344,18 @@ def _recipient_rows(message_ids):
     return rows
 
 
-def _write_deliveries(messages, rows, contexts):
+def _write_deliveries(messages, rows, contexts, taken_at=None):
     """One Delivery per group, found again by its key. Recipients that already
     have a delivery (an earlier run, a released hold) get no second one.
     Links the rows in `rows` in memory (_write_recipients saves them).
     Returns {message id: (every delivery of the message, how many were made
-    now, the positions linked now)}."""
+    now, the positions linked now)}. With `taken_at`, new deliveries to be
+    sent are written leased to us from then, as a claim would leave them."""
     plans = {message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk]) for message in messages}
+    if taken_at is not None:
+        lease = taken_at + timedelta(seconds=settings.LOCKPOST_DELIVERY_LEASE)
+        for delivery in (d for plan in plans.values() for d in plan.new if d.state == Delivery.State.PENDING):
+            delivery.lease_until, delivery.attempts = lease, 1
     # One INSERT for all; the links below need the ids it gives.
     Delivery.objects.bulk_create([delivery for plan in plans.values() for delivery in plan.new])
     written = {}

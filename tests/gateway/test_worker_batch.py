@@ -119,10 +119,10 @@ def test_a_message_whose_results_cannot_be_written_holds_back_no_other(corp, rin
     poisoned = messages[1].pk
     write = worker._write_deliveries
 
-    def write_or_fail(batch, rows, contexts):
+    def write_or_fail(batch, *rest):
         if any(m.pk == poisoned for m in batch):
             raise RuntimeError("the database refused the row")
-        return write(batch, rows, contexts)
+        return write(batch, *rest)
 
     monkeypatch.setattr(worker, "_write_deliveries", write_or_fail)
 
@@ -134,6 +134,25 @@ def test_a_message_whose_results_cannot_be_written_holds_back_no_other(corp, rin
     for message in (messages[0], messages[2]):
         assert states[message.pk] == State.DELIVERING
         assert Delivery.objects.filter(message=message).count() == 2
+
+
+def test_sent_right_away_the_outputs_need_no_ring_and_no_claim(corp, rings, settings, smtp_sink):
+    settings.LOCKPOST_NEXT_HOP = smtp_sink.address
+    messages = spooled(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        states = worker.process_many([m.pk for m in messages], send_now=True)
+
+    assert rings["deliveries"] == []
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "gateway_delivery" SET lease_until')]
+    assert len(smtp_sink.wait_for(6)) == 6  # two outputs a message
+    for message in messages:
+        message.refresh_from_db()
+        assert message.state == State.DELIVERED, states
+        assert set(Delivery.objects.filter(message=message).values_list("state", "attempts", "lease_until")) == {
+            (Delivery.State.DELIVERED, 1, None)
+        }
+        assert message.trail.filter(stage="delivery", text__contains="attempt 1 via").count() == 2
 
 
 overtake = {"subject": None}
