@@ -20,6 +20,8 @@ from gateway import next_hop
 log = logging.getLogger(__name__)
 
 _running = None  # the EmbeddedWorker of this process, once started
+# Seconds a worker thread waits for a ring before it looks in the spool itself.
+IDLE_WAIT = 0.2
 _running_lock = threading.Lock()
 
 
@@ -107,8 +109,13 @@ class EmbeddedWorker:
         try:
             while not self._stopping.is_set():
                 try:
-                    jobs = [self._queue.get(timeout=0.2)]
+                    jobs = [self._queue.get(timeout=IDLE_WAIT)]
                 except queue.Empty:
+                    # Idle: take what waits in the spool unclaimed, rung for in a
+                    # busier sibling process (the kernel spreads connections, not
+                    # messages) or whose ring was lost. A claim makes it ours alone.
+                    while not self._stopping.is_set() and self._guarded(self._take_waiting):
+                        pass
                     continue
                 jobs += self._more(self.batch - 1)
                 with self._lock:
@@ -120,6 +127,15 @@ class EmbeddedWorker:
         finally:
             connection.close()
             next_hop.close_kept()  # this thread's SMTP connection, if it kept one
+
+    def _take_waiting(self):
+        """Process a batch of the messages waiting unclaimed; True if there were any."""
+        from gateway.worker import waiting
+
+        found = waiting(self.batch)
+        if found:
+            run_jobs("message", found)
+        return bool(found)
 
     def _more(self, most):
         """Up to `most` more jobs that are already waiting: a busy queue is
@@ -166,12 +182,14 @@ class EmbeddedWorker:
 
     @staticmethod
     def _guarded(job, *args, **kwargs):
+        """job(...)'s result, or None if it raised."""
         # Connections go stale (restarted database, CONN_MAX_AGE) exactly as
         # in a request; and one failing job must not kill the thread.
         close_old_connections()
         try:
-            job(*args, **kwargs)
+            return job(*args, **kwargs)
         except Exception:
             log.exception("job %s%s failed; the sweeper will ring again", getattr(job, "__name__", job), args)
+            return None
         finally:
             close_old_connections()

@@ -142,6 +142,15 @@ def _run_pipeline(message_id, context):
         return Outcome("fail", context, error=error)
 
 
+def waiting(limit, now=None):
+    """Ids of up to `limit` messages free to be processed now, oldest first:
+    what an idle worker takes unasked (a claim still decides who has them)."""
+    now = now or timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    ready = Message.objects.filter(free, state=State.RECEIVED).order_by("pk")
+    return list(ready.values_list("pk", flat=True)[:limit])
+
+
 def claim(message_id, now=None):
     """Take the message for processing. Returns the lease's expiry (the
     fencing token), or None when it is not free to take."""

@@ -236,3 +236,19 @@ def test_the_embedded_worker_takes_waiting_messages_in_batches(rings, settings, 
 
     assert [len(b) for b in batches] == [5, 5, 2]
     assert Delivery.objects.count() == 24
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_embedded_worker_takes_messages_nobody_rang_for(rings, settings):
+    """As when a sibling process was rung for more than it can do: an idle
+    worker finds the waiting messages in the spool itself, long before a sweep."""
+    Domain.objects.create(name="corp.test", internal=True)
+    pool = embedded.EmbeddedWorker(threads=1, sweep_interval=3600, batch=5).start()
+    try:
+        wait_until(lambda: pool.idle(), what="the start-up sweep done")
+        messages = spooled(7)  # in the spool, never rung for in this process
+        wait_until(lambda: not Message.objects.filter(state=State.RECEIVED).exists(), timeout=10, what="all taken")
+    finally:
+        pool.stop()
+        connection.close()
+    assert Delivery.objects.filter(message__in=messages).count() == 14
