@@ -23,28 +23,6 @@ pytestmark = pytest.mark.django_db
 BOB, CAROL = "bob@example.net", "carol@example.net"
 
 
-@pytest.fixture
-def next_hop(settings, smtp_sink):
-    settings.LOCKPOST_NEXT_HOP = smtp_sink.address
-    settings.LOCKPOST_RETRY_FIRST = 60
-    settings.LOCKPOST_RETRY_MAX = 3600
-    return smtp_sink
-
-
-@pytest.fixture
-def scripted_next_hop(settings, make_smtp_sink):
-    """A sink made with options, already set as the next hop."""
-
-    def make(**options):
-        sink = make_smtp_sink(**options)
-        settings.LOCKPOST_NEXT_HOP = sink.address
-        return sink
-
-    settings.LOCKPOST_RETRY_FIRST = 60
-    settings.LOCKPOST_RETRY_MAX = 3600
-    return make
-
-
 def bounces():
     """Messages in the spool with a null sender: the DSNs we queued."""
     return list(Message.objects.filter(mail_from="").prefetch_related("recipients"))

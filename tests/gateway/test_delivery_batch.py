@@ -23,26 +23,6 @@ pytestmark = pytest.mark.django_db
 BOB, CAROL, DAVE, ERIN = "bob@example.net", "carol@example.net", "dave@example.net", "erin@example.net"
 
 
-@pytest.fixture
-def next_hop(settings, smtp_sink):
-    settings.LOCKPOST_NEXT_HOP = smtp_sink.address
-    return smtp_sink
-
-
-@pytest.fixture
-def scripted_next_hop(settings, make_smtp_sink):
-    """A sink made with options, already set as the next hop."""
-
-    def make(**options):
-        sink = make_smtp_sink(**options)
-        settings.LOCKPOST_NEXT_HOP = sink.address
-        return sink
-
-    settings.LOCKPOST_RETRY_FIRST = 60
-    settings.LOCKPOST_RETRY_MAX = 3600
-    return make
-
-
 def message_bytes(n):
     return MESSAGE.replace(b"Quarterly figures", f"Figures, part {n}".encode())
 

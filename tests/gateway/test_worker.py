@@ -12,15 +12,10 @@ from django.utils import timezone
 from gateway import pipeline, worker
 from gateway.delivery import output_bytes
 from gateway.models import Delivery, Domain, Message, Recipient, TrailEntry
+from tests.gateway.conftest import DEFAULT_PIPELINE
 from tests.support.spooled import mail_bytes, spooled_message
 
 State = Message.State
-DEFAULT_PIPELINE = [
-    "gateway.handlers.classify.classify_recipients",
-    "gateway.handlers.resolve_settings.resolve_settings",
-    "gateway.handlers.group.group_recipients",
-    "gateway.handlers.trace_header.add_trace_header",
-]
 failures = {"left": 0}
 
 
@@ -33,28 +28,6 @@ def explode(ctx):
 
 def hold(ctx):
     raise pipeline.HoldMessage("quarantined by a test rule")
-
-
-@pytest.fixture
-def rings(monkeypatch):
-    """Records what the worker asks for instead of ringing a real worker."""
-    rung = {"messages": [], "deliveries": []}
-    monkeypatch.setattr("gateway.doorbell.ring", rung["messages"].append)
-    monkeypatch.setattr("gateway.doorbell.ring_delivery", rung["deliveries"].append)
-    return rung
-
-
-@pytest.fixture
-def corp(db):
-    return Domain.objects.create(name="corp.test", internal=True)
-
-
-@pytest.fixture
-def with_handler(settings):
-    def use(path):
-        settings.LOCKPOST_PIPELINE = [*DEFAULT_PIPELINE, path]
-
-    return use
 
 
 def two_outputs():

@@ -12,32 +12,10 @@ from django.utils import timezone
 from gateway import embedded, worker
 from gateway.delivery import output_bytes
 from gateway.models import Delivery, Domain, Message, Recipient
-from tests.gateway.test_worker import DEFAULT_PIPELINE
 from tests.support.spooled import mail_bytes, spooled_message
 from tests.support.waiting import wait_until
 
 State = Message.State
-
-
-@pytest.fixture
-def rings(monkeypatch):
-    rung = {"messages": [], "deliveries": []}
-    monkeypatch.setattr("gateway.doorbell.ring", rung["messages"].append)
-    monkeypatch.setattr("gateway.doorbell.ring_delivery", rung["deliveries"].append)
-    return rung
-
-
-@pytest.fixture
-def corp(db):
-    return Domain.objects.create(name="corp.test", internal=True)
-
-
-@pytest.fixture
-def with_handler(settings):
-    def use(path):
-        settings.LOCKPOST_PIPELINE = [*DEFAULT_PIPELINE, path]
-
-    return use
 
 
 def spooled(n, subject="Hello"):
