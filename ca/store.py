@@ -53,21 +53,14 @@ def add_certificate(der, source=Certificate.Source.IMPORTED, trust_anchor=False)
 
 def add_many(ders, source=Certificate.Source.IMPORTED):
     """Store many certificates at once (bulk import, harvest). Returns how many were new."""
-    by_digest = {hashlib.sha256(bytes(der)).hexdigest(): bytes(der) for der in ders}
-    if not by_digest:
-        return 0
+    by_digest = {hashlib.sha256(der).hexdigest(): der for der in map(bytes, ders)}
     # Most harvested certificates are known already: only new ones are read
     # (parsing is most of the cost) and only they open a transaction.
     known = set(Certificate.objects.filter(sha256__in=list(by_digest)).values_list("sha256", flat=True))
-    if len(known) == len(by_digest):
+    new = [certinfo.read(der) for sha, der in by_digest.items() if sha not in known]
+    if not new:
         return 0
     with transaction.atomic():
-        infos = {
-            info.sha256: info for info in (certinfo.read(der) for sha, der in by_digest.items() if sha not in known)
-        }
-        # Again inside the transaction: another worker may have stored some meanwhile.
-        known = set(Certificate.objects.filter(sha256__in=list(infos)).values_list("sha256", flat=True))
-        new = [info for sha, info in infos.items() if sha not in known]
         if connection.vendor == "postgresql":
             _copy_into_postgresql(new, source)
         else:

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gateway import dsn, next_hop, outbox, spool, trail
-from gateway.bulk import update_each
+from gateway.bulk import take, update_each
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.next_hop import NextHopUnavailable, Reply
 from gateway.spool_raw import load_raw
@@ -158,42 +158,19 @@ CLAIMABLE = "state IN (%s, %s) AND next_attempt_at <= %s AND (lease_until IS NUL
 
 def _claim(delivery_ids, now):
     """Takes the lease on those of `delivery_ids` that are due and free (see
-    claim); returns {id taken: size of its own content, None if unknown}.
-
-    One statement: UPDATE ... RETURNING, so that the database itself says
-    which rows this very statement took. (A lease value made unique to the
-    claim and looked up again would only be unique by chance: two workers
-    claiming in the same microsecond would each find the other's rows.) On
-    PostgreSQL the rows are locked in id order before they are updated, so
-    that two claims over some of the same rows wait for each other rather
-    than deadlock; a row waited for is checked again as the other claim left
-    it. (SQLite has one writer at a time and no row locks.)"""
+    claim), in one statement (bulk.take); returns {id taken: size of its own
+    content, None if unknown}."""
     lease = now + datetime.timedelta(seconds=_lease_seconds())
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    take = f"UPDATE {table} SET lease_until = %s, attempts = attempts + 1"  # noqa: S608 - values are parameters
     at = connection.ops.adapt_datetimefield_value
     claimable = [Delivery.State.PENDING.value, Delivery.State.DEFERRED.value, at(now), at(now)]
-    with connection.cursor() as cursor:
-        if not _update_can_return():
-            # SQLite before 3.35: one UPDATE per row, each saying whether it took its row.
-            taken = {}
-            for pk in delivery_ids:
-                cursor.execute(f"{take} WHERE id = %s AND {CLAIMABLE}", [at(lease), pk, *claimable])
-                if cursor.rowcount:
-                    taken[pk] = None
-            return taken
-        ids = ", ".join(["%s"] * len(delivery_ids))
-        lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
-        due = f"SELECT id FROM {table} WHERE id IN ({ids}) AND {CLAIMABLE} ORDER BY id{lock}"  # noqa: S608 - likewise
-        cursor.execute(
-            f"{take} WHERE id IN ({due}) RETURNING id, LENGTH(content)", [at(lease), *delivery_ids, *claimable]
-        )
-        return dict(cursor.fetchall())
-
-
-def _update_can_return():
-    # SQLite has RETURNING from 3.35, for UPDATE as for INSERT (Django's flag).
-    return connection.features.can_return_columns_from_insert
+    taken = take(
+        Delivery,
+        delivery_ids,
+        ("lease_until = %s, attempts = attempts + 1", [at(lease)]),
+        (CLAIMABLE, claimable),
+        returning=("id", "LENGTH(content)"),
+    )
+    return dict(taken)
 
 
 def _send_each(batch, until):

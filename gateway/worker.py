@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from ca import remember
 from gateway import doorbell, pipeline, trail
-from gateway.bulk import update_alike, update_each
+from gateway.bulk import save_fields, take
 from gateway.delivery import deliver_taken, deliveries_owing_dsns, message_state, send_owed_dsns
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.policy import epoch as policy_epoch
@@ -159,22 +159,20 @@ def claim(message_id, now=None):
 
 def claim_many(message_ids, now=None):
     """Take those of the messages that are free for processing, in one
-    statement. Returns {message id: the lease's expiry (the fencing token)}."""
+    statement (bulk.take). Returns {message id: the lease's expiry (the
+    fencing token)}."""
     now = now or timezone.now()
     until = now + timedelta(seconds=settings.LOCKPOST_PROCESS_LEASE)
-    table = connection.ops.quote_name(Message._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    marks = ", ".join(["%s"] * len(message_ids))
-    # Raw SQL for RETURNING (PostgreSQL, SQLite >= 3.35): exactly the rows this
-    # statement took, which a second query by lease value could not promise.
-    sql = (
-        f"UPDATE {table} SET state = %s, lease_until = %s, process_attempts = process_attempts + 1, updated_at = %s "  # noqa: S608
-        f"WHERE id IN ({marks}) AND state IN (%s, %s) AND (lease_until IS NULL OR lease_until <= %s) RETURNING id"
+    at = connection.ops.adapt_datetimefield_value
+    lease = "state = %s, lease_until = %s, process_attempts = process_attempts + 1, updated_at = %s"
+    free = "state IN (%s, %s) AND (lease_until IS NULL OR lease_until <= %s)"
+    taken = take(
+        Message,
+        message_ids,
+        (lease, [State.PROCESSING, at(until), at(now)]),
+        (free, [State.RECEIVED, State.PROCESSING, at(now)]),
     )
-    params = [State.PROCESSING, adapt(until), adapt(now), *message_ids, State.RECEIVED, State.PROCESSING, adapt(now)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {message_id: until for (message_id,) in cursor.fetchall()}
+    return {message_id: until for (message_id,) in taken}
 
 
 def _open_recipients(message_ids):
@@ -289,8 +287,8 @@ def _finish(contexts, leases, send_now=False):
         _write_recipients(rows, written, contexts)
         notes = []
         for message in messages:
-            deliveries, made, _ = written[message.pk]
-            done = pipeline.TrailNote("worker", f"pipeline done: {made} new output(s)")
+            deliveries, new, _ = written[message.pk]
+            done = pipeline.TrailNote("worker", f"pipeline done: {len(new)} new output(s)")
             notes += [(message, note) for note in [*contexts[message.pk].trail, done]]
             if any(d.state in OUTSTANDING for d in deliveries):
                 message.state = State.DELIVERING
@@ -298,13 +296,14 @@ def _finish(contexts, leases, send_now=False):
                 message.state = message_state(r.state for r in rows[message.pk].values()) or State.DELIVERED
             message.lease_until, message.updated_at = None, now
         _write_trail(notes)
-        update_alike(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
+        save_fields(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
     for message_id in set(contexts) - {m.pk for m in messages}:
         log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
     taken = []
     for message in messages:
         states[message.pk] = message.state
-        taken += _hand_on(message.pk, written[message.pk][0])
+        deliveries, new, _ = written[message.pk]
+        taken += _hand_on(message.pk, deliveries, new)
     if taken:
         _send_taken(taken, rows)
     return states
@@ -326,15 +325,13 @@ def _send_taken(deliveries, rows):
         )
 
 
-def _hand_on(message_id, deliveries):
-    """After the commit: ring for what is to be sent, unless it was written
-    leased to us (returned, for sending now); queue the bounce for what the
-    pipeline refused."""
-    taken = []
+def _hand_on(message_id, deliveries, new):
+    """After the commit: ring for what is to be sent, unless it was made now
+    leased to us (returned, for sending now; an older one may be another
+    worker's to send); queue the bounce for what the pipeline refused."""
+    taken = [d for d in new if d.state == Delivery.State.PENDING and d.lease_until is not None]
     for delivery in deliveries:
-        if delivery.state == Delivery.State.PENDING and delivery.lease_until is not None:
-            taken.append(delivery)
-        elif delivery.state == Delivery.State.PENDING:
+        if delivery.state == Delivery.State.PENDING and delivery not in taken:
             doorbell.ring_delivery(delivery.pk)
         elif delivery.state == Delivery.State.BOUNCED and delivery.attempts == 0:
             # Not queued now (spool failing): still owed, delivery.deliveries_owing_dsns lists it.
@@ -357,8 +354,8 @@ def _write_deliveries(messages, rows, contexts, taken_at=None):
     """One Delivery per group, found again by its key. Recipients that already
     have a delivery (an earlier run, a released hold) get no second one.
     Links the rows in `rows` in memory (_write_recipients saves them).
-    Returns {message id: (every delivery of the message, how many were made
-    now, the positions linked now)}. With `taken_at`, new deliveries to be
+    Returns {message id: (every delivery of the message, those made now,
+    the positions linked now)}. With `taken_at`, new deliveries to be
     sent are written leased to us from then, as a claim would leave them."""
     plans = {message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk]) for message in messages}
     if taken_at is not None:
@@ -378,7 +375,7 @@ def _write_deliveries(messages, rows, contexts, taken_at=None):
                     row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
                     row.reply = refused.get(position, row.reply)
                     linked.add(position)
-        written[message_id] = (plan.deliveries, len(plan.new), linked)
+        written[message_id] = (plan.deliveries, plan.new, linked)
     return written
 
 
@@ -449,14 +446,12 @@ def _write_recipients(rows, written, contexts):
                 classified.append(row)
     # Only rows still without a delivery are linked (as the message lock
     # already ensures): a recipient never gets a second one.
-    fields = ("delivery_id", "state", "reply", "direction", "bcc")
-    update_each(
-        Recipient.objects.filter(delivery__isnull=True),
-        {row.pk: {f: getattr(row, f) for f in fields} for row in to_link},
+    save_fields(
+        Recipient.objects.filter(delivery__isnull=True), to_link, ["delivery_id", "state", "reply", "direction", "bcc"]
     )
     # Direction and Bcc only: a row with a delivery may be written meanwhile
     # by its sender (state, reply), which must not be undone here.
-    update_alike(Recipient.objects.all(), classified, ["direction", "bcc"])
+    save_fields(Recipient.objects.all(), classified, ["direction", "bcc"])
 
 
 def _write_trail(notes):

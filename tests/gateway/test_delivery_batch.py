@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from gateway import bulk
 from gateway import delivery as delivery_module
 from gateway import next_hop as next_hop_module
 from gateway.delivery import deliver_many
@@ -279,7 +280,7 @@ def test_without_a_next_hop_a_batch_lands_in_the_outbox(settings, tmp_path):
 def test_without_returning_an_old_sqlite_claims_the_batch_row_by_row(next_hop, monkeypatch):
     due, leased = make_delivery([BOB]), make_delivery([CAROL])
     Delivery.objects.filter(pk=leased.pk).update(lease_until=timezone.now() + datetime.timedelta(minutes=5))
-    monkeypatch.setattr(delivery_module, "_update_can_return", lambda: False)
+    monkeypatch.setattr(bulk, "_update_can_return", lambda: False)
 
     deliver_many([due.pk, leased.pk])
 

@@ -133,6 +133,24 @@ def test_sent_right_away_the_outputs_need_no_ring_and_no_claim(corp, rings, sett
         assert message.trail.filter(stage="delivery", text__contains="attempt 1 via").count() == 2
 
 
+def test_sending_right_away_leaves_an_older_delivery_to_the_worker_sending_it(corp, rings, settings, smtp_sink):
+    settings.LOCKPOST_NEXT_HOP = smtp_sink.address
+    message = spooled_message("alice@corp.test", ["bob@corp.test"], mail_bytes(to=["bob@corp.test"]))
+    worker.process(message.pk)
+    bobs = Delivery.objects.get(message=message)
+    # Another worker is sending Bob's copy right now ...
+    Delivery.objects.filter(pk=bobs.pk).update(lease_until=timezone.now() + timedelta(minutes=5), attempts=1)
+    # ... when a recipient released from a hold has the message processed again.
+    Recipient.objects.create(message=message, address="carol@partner.test", position=1)
+    Message.objects.filter(pk=message.pk).update(state=State.RECEIVED)
+
+    worker.process_many([message.pk], send_now=True)
+
+    assert [mail.rcpt_tos for mail in smtp_sink.wait_for(1)] == [["carol@partner.test"]]
+    bobs.refresh_from_db()
+    assert (bobs.state, bobs.attempts) == (Delivery.State.PENDING, 1)  # still the other worker's
+
+
 overtake = {"subject": None}
 
 
