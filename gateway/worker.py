@@ -14,6 +14,12 @@ How a message stays safe whatever dies when:
   half-written.
 - Deliveries are found again by their group key, and a recipient that already
   has a delivery is never given a second one.
+- The embedded worker sends a first run's outputs before it writes them,
+  and writes each with its outcome (delivered, deferred with its bytes for
+  the retry, or bounced) in that one transaction. A crash before the commit
+  sends them again once the message's lease runs out: the same one
+  duplicate a crash between a send and its record gives, bounded the same
+  way (delivery.RECORD_EVERY).
 - A handler that raises is written to the trail and retried with backoff:
   the message goes back to `received` with `lease_until` set to the time of
   the next try (nobody may claim it before). After LOCKPOST_PROCESS_ATTEMPTS
@@ -34,7 +40,16 @@ from django.utils import timezone
 from ca import remember
 from gateway import doorbell, pipeline, trail
 from gateway.bulk import save_fields, take
-from gateway.delivery import deliver_taken, deliveries_owing_dsns, message_state, send_owed_dsns
+from gateway.delivery import (
+    RECORD_EVERY,
+    Attempt,
+    deliver_taken,
+    deliveries_owing_dsns,
+    message_state,
+    send_owed_dsns,
+    send_unwritten,
+    settle_unwritten,
+)
 from gateway.models import Delivery, Message, Recipient, TrailEntry
 from gateway.policy import epoch as policy_epoch
 from gateway.policy.cache import EPOCH_KEY
@@ -65,14 +80,16 @@ def process_many(message_ids, send_now=False):
     a busy gateway pays for its SQL per batch rather than per message. Returns
     {message id: new state (None if its lease was lost)} for the ones claimed.
 
-    `send_now`: the outputs are sent by this call, right after they are
-    written (leased to it as they are written: no claim, nothing read
-    again), instead of being rung for."""
+    `send_now`: the outputs are sent by this call instead of being rung
+    for. Those of a message's first run are sent before they are written,
+    and written with their outcome (see _send_first); the others right after
+    they are written (leased to it as they are written: no claim, nothing
+    read again)."""
     leases = claim_many(message_ids)
     if not leases:
         return {}
     messages = Message.objects.in_bulk(list(leases))
-    open_recipients = _open_recipients(list(leases))
+    open_recipients, first_runs = _open_recipients(list(leases))
     outcomes, contexts = {}, {}
     keeper = LeaseKeeper(leases)
     with keeper:
@@ -87,13 +104,18 @@ def process_many(message_ids, send_now=False):
         with remember.remembering():  # each address's certificates and keys read once a batch
             for message_id, context in contexts.items():
                 outcomes[message_id] = _run_pipeline(message_id, context)
+        done = {i: outcome.context for i, outcome in outcomes.items() if outcome.kind == "done"}
+        # Sent while the keeper still holds the messages.
+        sent = _send_first({i: done[i] for i in done if i in first_runs}, messages) if send_now else {}
     # The keeper has stopped: the leases it leaves are final and fence every write below.
     leases = keeper.leases
     states = {message_id: None for message_id in outcomes if message_id not in leases}
     for message_id in states:
         log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
-    finished = {i: outcome.context for i, outcome in outcomes.items() if i in leases and outcome.kind == "done"}
-    states.update(_finish_all(finished, leases, messages, send_now))
+        if sent.get(message_id):
+            log.warning("message %s: outputs sent before the lease was lost will be sent again", message_id)
+    finished = {i: context for i, context in done.items() if i in leases}
+    states.update(_finish_all(finished, leases, messages, send_now, sent))
     for message_id, outcome in outcomes.items():
         if message_id not in leases or outcome.kind == "done":
             continue
@@ -176,12 +198,50 @@ def claim_many(message_ids, now=None):
 
 
 def _open_recipients(message_ids):
-    """{message id: its recipients still to be given a delivery}, in order."""
+    """({message id: its recipients still to be given a delivery, in order},
+    the ids of the messages none of whose recipients has a delivery yet)."""
     waiting = (Recipient.State.PENDING, Recipient.State.HELD)
-    rows = Recipient.objects.filter(message_id__in=message_ids, delivery__isnull=True, state__in=waiting)
+    rows = Recipient.objects.filter(message_id__in=message_ids).order_by("message_id", "position")
+    found, first_runs = {}, set(message_ids)
+    for message_id, address, position, delivery_id, state in rows.values_list(
+        "message_id", "address", "position", "delivery_id", "state"
+    ):
+        if delivery_id is not None:
+            first_runs.discard(message_id)
+        elif state in waiting:
+            found.setdefault(message_id, []).append(pipeline.RecipientInfo(address=address, position=position))
+    return found, first_runs
+
+
+def _send_first(contexts, messages):
+    """Sends the outputs of messages run for the first time before they are
+    written, so that each attempt's outcome is written with its delivery, in
+    the batch's one transaction, rather than in one of its own afterwards.
+    Sends for RECORD_EVERY seconds at most, as a delivery batch does: what a
+    crash before the commit would send again (the message is processed again
+    once its lease runs out) stays as little as what a crash between sending
+    and recording sends again. The outputs not sent by then are written leased
+    and sent after the commit. Returns {message id: {group key: Attempt}}."""
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.LOCKPOST_DELIVERY_LEASE)
+    batch = []
+    for message_id in sorted(contexts):
+        context = contexts[message_id]
+        for group in context.groups:
+            recipients = [
+                Recipient(message_id=message_id, address=info.address, position=info.position)
+                for info in map(context.recipient, sorted(group.positions))
+                if not info.refusal
+            ]
+            if not recipients:
+                continue  # refused whole: a bounce, nothing to send
+            delivery = _new_delivery(messages[message_id], group.key, group, context)
+            delivery.lease_until, delivery.attempts = lease, 1
+            batch.append(Attempt(delivery, recipients, recipients, output=context.content_for(group)))
+    sent, _ = send_unwritten(batch, RECORD_EVERY)
     found = {}
-    for row in rows.order_by("message_id", "position").only("message_id", "address", "position"):
-        found.setdefault(row.message_id, []).append(pipeline.RecipientInfo(address=row.address, position=row.position))
+    for attempt in sent:
+        found.setdefault(attempt.delivery.message_id, {})[attempt.delivery.group_key] = attempt
     return found
 
 
@@ -251,62 +311,82 @@ class LeaseKeeper:
         self.leases = dict.fromkeys(kept, renewed_until)
 
 
-def _finish_all(contexts, leases, messages, send_now=False):
+def _finish_all(contexts, leases, messages, send_now=False, sent=None):
     """Writes the results of these messages in one transaction; should that
     fail, each on its own, so that one message's trouble holds back no other
-    (and one that fails alone is retried later). Returns {message id: new state}."""
+    (and one that fails alone is retried later). `sent`: the attempts made
+    before writing (_send_first). Returns {message id: new state}."""
+    sent = sent or {}
     if len(contexts) > 1:
         try:
-            return _finish(contexts, leases, send_now)
+            return _finish(contexts, leases, send_now, sent)
         except Exception:
             log.exception("writing the results of %d messages together failed; writing each alone", len(contexts))
     states = {}
     for message_id, context in contexts.items():
         try:
-            states.update(_finish({message_id: context}, leases, send_now))
+            states.update(_finish({message_id: context}, leases, send_now, sent))
         except Exception as error:
             log.exception("message %s: writing its results failed", message_id)
+            if sent.get(message_id):
+                log.warning("message %s: its outputs already sent will be sent again", message_id)
             attempts = messages[message_id].process_attempts
             states[message_id] = _fail(message_id, leases[message_id], context.trail, error, attempts)
     return states
 
 
-def _finish(contexts, leases, send_now=False):
-    """One transaction: the deliveries, recipient links, trail and state of
-    each message whose lease is still ours (the lease's expiry is the fencing
-    token). Returns {message id: new state, or None for a lease lost meanwhile}."""
+def _finish(contexts, leases, send_now=False, sent=None):
+    """One transaction: the deliveries (with the outcomes of those `sent`
+    already), recipient links, trail and state of each message whose lease is
+    still ours (the lease's expiry is the fencing token). Returns {message id:
+    new state, or None for a lease lost meanwhile}."""
     states = dict.fromkeys(contexts)
     now = timezone.now()
+    sent = sent or {}
     with transaction.atomic():
         # In id order, as every batch locks: two batches never wait on each other in a circle.
         locked = Message.objects.select_for_update().filter(pk__in=list(contexts)).order_by("pk")
         messages = [m for m in locked if m.state == State.PROCESSING and m.lease_until == leases.get(m.pk)]
         # Read after the lock, so that no other writer's rows are missed.
         rows = _recipient_rows([m.pk for m in messages])
-        written = _write_deliveries(messages, rows, contexts, now if send_now else None)
+        written = _write_deliveries(messages, rows, contexts, now if send_now else None, sent)
         _write_recipients(rows, written, contexts)
-        notes = []
+        notes, attempts = [], []
         for message in messages:
-            deliveries, new, _ = written[message.pk]
+            deliveries, new, _, settled = written[message.pk]
             done = pipeline.TrailNote("worker", f"pipeline done: {len(new)} new output(s)")
             notes += [(message, note) for note in [*contexts[message.pk].trail, done]]
+            attempts += settled
             if any(d.state in OUTSTANDING for d in deliveries):
                 message.state = State.DELIVERING
             else:
                 message.state = message_state(r.state for r in rows[message.pk].values()) or State.DELIVERED
             message.lease_until, message.updated_at = None, now
-        _write_trail(notes)
+        _write_trail(notes, [entry for _, entry in attempts])
         save_fields(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
     for message_id in set(contexts) - {m.pk for m in messages}:
         log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
+        if sent.get(message_id):
+            log.warning("message %s: outputs sent before the lease was lost will be sent again", message_id)
     taken = []
     for message in messages:
         states[message.pk] = message.state
-        deliveries, new, _ = written[message.pk]
+        deliveries, new, _, _ = written[message.pk]
         taken += _hand_on(message.pk, deliveries, new)
+    _bounce_owed([attempt for attempt, _ in attempts if attempt.owes_dsn()])
     if taken:
         _send_taken(taken, rows)
     return states
+
+
+def _bounce_owed(attempts):
+    """After the commit: the bounces owed for outputs sent before they were
+    written. One the spool cannot take now stays owed (the sweeper queues it)."""
+    for attempt in attempts:
+        try:
+            send_owed_dsns(attempt.delivery.pk)
+        except Exception:
+            log.exception("delivery %s: the bounce is not queued yet", attempt.delivery.pk)
 
 
 def _send_taken(deliveries, rows):
@@ -350,48 +430,70 @@ def _recipient_rows(message_ids):
     return rows
 
 
-def _write_deliveries(messages, rows, contexts, taken_at=None):
+def _write_deliveries(messages, rows, contexts, taken_at=None, sent=None):
     """One Delivery per group, found again by its key. Recipients that already
     have a delivery (an earlier run, a released hold) get no second one.
     Links the rows in `rows` in memory (_write_recipients saves them).
     Returns {message id: (every delivery of the message, those made now,
-    the positions linked now)}. With `taken_at`, new deliveries to be
-    sent are written leased to us from then, as a claim would leave them."""
-    plans = {message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk]) for message in messages}
+    the positions linked now, [(Attempt, trail entry)] of the outputs
+    `sent` before)}. With `taken_at`, new deliveries to be sent are written
+    leased to us from then, as a claim would leave them; one `sent` already
+    is written with its outcome."""
+    sent = sent or {}
+    plans = {
+        message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk], sent.get(message.pk, {}))
+        for message in messages
+    }
     if taken_at is not None:
         lease = taken_at + timedelta(seconds=settings.LOCKPOST_DELIVERY_LEASE)
         for delivery in (d for plan in plans.values() for d in plan.new if d.state == Delivery.State.PENDING):
             delivery.lease_until, delivery.attempts = lease, 1
+    settled = {}
+    for message_id, plan in plans.items():
+        for _, positions, refused in plan.links:
+            for position in positions:
+                row = rows[message_id].get(position)
+                if row is not None:
+                    row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
+                    row.reply = refused.get(position, row.reply)
+        settled[message_id] = [_settle(early, positions, rows[message_id], taken_at) for early, positions in plan.sent]
     # One INSERT for all; the links below need the ids it gives.
     Delivery.objects.bulk_create([delivery for plan in plans.values() for delivery in plan.new])
     written = {}
     for message_id, plan in plans.items():
         linked = set()
-        for delivery, positions, refused in plan.links:
+        for delivery, positions, _ in plan.links:
             for position in positions:
                 row = rows[message_id].get(position)
                 if row is not None:
                     row.delivery = delivery
-                    row.state = Recipient.State.BOUNCED if position in refused else Recipient.State.PENDING
-                    row.reply = refused.get(position, row.reply)
                     linked.add(position)
-        written[message_id] = (plan.deliveries, plan.new, linked)
+        written[message_id] = (plan.deliveries, plan.new, linked, settled[message_id])
     return written
 
 
+def _settle(early, positions, rows, now):
+    """(the attempt, its trail entry) for an output sent before it is written
+    to the recipients at `positions` (those refused too): its outcome set on
+    its delivery and on the recipients' rows."""
+    sent_to = [rows[recipient.position] for recipient in early.recipients]
+    attempt = Attempt(early.delivery, [rows[p] for p in positions], sent_to, early.replies, early.via)
+    return attempt, settle_unwritten(attempt, now)
+
+
 class DeliveryPlan:
-    def __init__(self, deliveries, new, links):
-        self.deliveries, self.new, self.links = deliveries, new, links
+    def __init__(self, deliveries, new, links, sent=()):
+        self.deliveries, self.new, self.links, self.sent = deliveries, new, links, list(sent)
 
 
-def _plan_deliveries(message, rows, context):
+def _plan_deliveries(message, rows, context, sent):
     taken = {position for position, row in rows.items() if row.delivery_id is not None}
     # A delivery is written in the same transaction as the links to it, and
     # links are never removed: with no recipient linked there is no delivery
     # to find again, so a first run need not look.
     fields = ("id", "message", "group_key", "state", "attempts")
     existing = {d.group_key: d for d in message.deliveries.only(*fields)} if taken else {}
-    new, links = [], []
+    new, links, used = [], [], []
     for group in context.groups:
         positions = sorted(p for p in group.positions if p not in taken)
         if not positions:
@@ -399,7 +501,17 @@ def _plan_deliveries(message, rows, context):
         key = group.key if positions == sorted(group.positions) else pipeline.group_key(group.treatment, positions)
         refused = {p: context.recipient(p).refusal for p in positions if context.recipient(p).refusal}
         delivery = existing.get(key)
-        if delivery is None:
+        early = sent.get(key)
+        if (
+            early is not None
+            and delivery is None
+            and [r.position for r in early.recipients] == [p for p in positions if p not in refused]
+        ):
+            # Sent already (_send_first): written as it went, with its outcome.
+            delivery = existing[key] = early.delivery
+            used.append((early, positions))
+            new.append(delivery)
+        elif delivery is None:
             delivery = existing[key] = _new_delivery(message, key, group, context)
             if refused and len(refused) == len(positions):
                 # Refused whole by a handler: never sent; delivery's DSN path
@@ -409,7 +521,10 @@ def _plan_deliveries(message, rows, context):
             new.append(delivery)
         links.append((delivery, positions, refused))
         taken.update(positions)
-    return DeliveryPlan(list(existing.values()), new, links)
+    for key in sent.keys() - {early.delivery.group_key for early, _ in used}:
+        # Only if another writer linked its recipients meanwhile, which our lease forbids.
+        log.error("message %s: output %s was sent, but its recipients have a delivery now", message.pk, key)
+    return DeliveryPlan(list(existing.values()), new, links, used)
 
 
 def _new_delivery(message, key, group, context):
@@ -454,9 +569,10 @@ def _write_recipients(rows, written, contexts):
     save_fields(Recipient.objects.all(), classified, ["direction", "bcc"])
 
 
-def _write_trail(notes):
-    """`notes`: (message, pipeline.TrailNote) pairs, written in one INSERT."""
-    trail.write(trail.Entry(message.pk, n.stage, n.text, _plain(n.data)) for message, n in notes)
+def _write_trail(notes, entries=()):
+    """`notes`: (message, pipeline.TrailNote) pairs, and `entries` (trail.Entry),
+    written in one INSERT."""
+    trail.write([*(trail.Entry(message.pk, n.stage, n.text, _plain(n.data)) for message, n in notes), *entries])
 
 
 def _plain(data):

@@ -356,11 +356,11 @@ def test_behind_a_slow_next_hop_each_outcome_is_recorded_before_the_next_send(sc
     unrecorded_at_each_send = []
     send = delivery_module._send
 
-    def watched(delivery, recipients):
+    def watched(delivery, recipients, *rest):
         unrecorded_at_each_send.append(
             Delivery.objects.filter(pk__in=[d.pk for d in deliveries], lease_until__isnull=False).count()
         )
-        return send(delivery, recipients)
+        return send(delivery, recipients, *rest)
 
     monkeypatch.setattr(delivery_module, "_send", watched)
 

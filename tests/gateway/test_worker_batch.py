@@ -248,3 +248,101 @@ def test_an_idle_embedded_worker_takes_messages_nobody_rang_for(rings, settings)
         pool.stop()
         connection.close()
     assert Delivery.objects.filter(message__in=messages).count() == 14
+
+
+# --- outputs of a first run are sent before they are written ----------------
+
+
+def test_a_first_runs_outputs_are_written_once_with_their_outcome(corp, rings, next_hop):
+    messages = spooled(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        worker.process_many([m.pk for m in messages], send_now=True)
+
+    received = [(mail.rcpt_tos, mail.data) for mail in next_hop.wait_for(6)]
+    # Written once, sent already: no delivery row is locked, updated or read again afterwards.
+    assert not [q for q in queries.captured_queries if '"gateway_delivery"' in q["sql"] and "INSERT" not in q["sql"]]
+    for message in messages:
+        message.refresh_from_db()
+        assert message.state == State.DELIVERED
+        for delivery in Delivery.objects.filter(message=message):
+            assert (delivery.state, delivery.attempts, delivery.lease_until) == (Delivery.State.DELIVERED, 1, None)
+            assert delivery.finished_at is not None
+            assert "250" in delivery.last_reply
+            [recipient] = delivery.recipients.all()
+            assert (recipient.state, recipient.reply) == (Recipient.State.DELIVERED, "250 2.0.0 OK: queued")
+            # What is written is what was sent.
+            assert ([recipient.address], output_bytes(delivery)) in received
+        trail = list(message.trail.values_list("stage", "text"))
+        assert trail.index(("worker", "pipeline done: 2 new output(s)")) < len(trail) - 2
+        assert all("attempt 1 via" in text for stage, text in trail if stage == "delivery")
+
+
+def test_an_output_deferred_before_it_is_written_is_kept_for_its_retry(corp, rings, scripted_next_hop, settings):
+    sink = scripted_next_hop(data_replies=["451 4.3.0 try later"])
+    [message] = spooled(1)
+
+    worker.process_many([message.pk], send_now=True)
+
+    message.refresh_from_db()
+    assert message.state == State.DELIVERING
+    deferred = Delivery.objects.get(message=message, state=Delivery.State.DEFERRED)
+    assert (deferred.lease_until, deferred.attempts) == (None, 1)
+    assert deferred.next_attempt_at > timezone.now() + timedelta(seconds=50)  # LOCKPOST_RETRY_FIRST 60, jittered
+    assert deferred.recipients.get().reply == "451 4.3.0 try later"
+    [first] = sink.wait_for(1)  # the other output went through
+
+    # Its bytes were written: the retry sends them.
+    Delivery.objects.filter(pk=deferred.pk).update(next_attempt_at=timezone.now())
+    from gateway.delivery import deliver
+
+    deliver(deferred.pk)
+    retried = sink.wait_for(2)[1]
+    assert retried.rcpt_tos != first.rcpt_tos
+    message.refresh_from_db()
+    assert message.state == State.DELIVERED
+
+
+def test_an_output_refused_before_it_is_written_bounces_to_the_sender(corp, rings, scripted_next_hop):
+    scripted_next_hop(rcpt_replies={"r0@partner.test": "550 5.1.1 no such user"})
+    [message] = spooled(1)
+
+    worker.process_many([message.pk], send_now=True)
+
+    message.refresh_from_db()
+    assert message.state == State.PARTLY_DELIVERED
+    refused = Recipient.objects.get(message=message, address="r0@partner.test")
+    assert (refused.state, refused.reply, refused.dsn_sent) == (
+        Recipient.State.BOUNCED,
+        "550 5.1.1 no such user",
+        True,
+    )
+    assert refused.delivery.state == Delivery.State.BOUNCED
+    bounce = Message.objects.get(mail_from="", recipients__address="alice@corp.test")
+    assert b"r0@partner.test" in bytes(bounce.raw.data)
+
+
+def test_sending_before_writing_stops_in_time_and_the_rest_is_sent_after(corp, rings, scripted_next_hop, monkeypatch):
+    """A slow next hop: only what is sent within RECORD_EVERY waits for the
+    commit (a crash meanwhile sends that again); the rest is written first,
+    then sent and recorded as a delivery batch is. Each copy goes once."""
+    sink = scripted_next_hop(delay=0.05)
+    monkeypatch.setattr(worker, "RECORD_EVERY", 0.01)
+    messages = spooled(2)
+    written_unsent = []
+    deliver_taken = worker.deliver_taken
+
+    def watched(deliveries, everyone):
+        written_unsent.extend(deliveries)
+        return deliver_taken(deliveries, everyone)
+
+    monkeypatch.setattr(worker, "deliver_taken", watched)
+
+    worker.process_many([m.pk for m in messages], send_now=True)
+
+    assert len(written_unsent) == 3  # the first of four outputs went before the commit
+    assert sorted(tuple(mail.rcpt_tos) for mail in sink.wait_for(4)) == sorted(
+        (address,) for address in ["bob@corp.test", "r0@partner.test", "bob@corp.test", "r1@partner.test"]
+    )
+    written = set(Delivery.objects.values_list("state", "attempts", "lease_until"))
+    assert written == {(Delivery.State.DELIVERED, 1, None)}
