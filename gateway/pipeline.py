@@ -6,8 +6,6 @@ A handler is a callable taking a `Context`. It reads and changes the context
 pipeline loads the context from the spool, runs the handlers, and turns the
 groups into Delivery rows; gateway.worker decides when that happens."""
 
-import email.parser
-import email.policy
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -15,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from gateway.spool import header_block
+from gateway.spool import read_headers
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +97,9 @@ class Context:
         """The top-level headers, parsed once, for reading only (never
         re-serialised: bytes are sacred)."""
         if self._headers is None:
-            parser = email.parser.BytesHeaderParser(policy=email.policy.default)
             # The header block alone: the parser would take in (and split
             # into lines) the whole body too, ten times a large message's size.
-            self._headers = parser.parsebytes(header_block(self.raw))
+            self._headers = read_headers(self.raw)
         return self._headers
 
     def note(self, stage, text, **data):

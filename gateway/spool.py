@@ -176,10 +176,8 @@ def subject_of(data):
     """The Subject header, decoded (RFC 2047, or raw UTF-8), on one line.
     Only for display: a broken header gives an empty or partial subject,
     never a refused message."""
-    head = header_block(data)
     try:
-        headers = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(head)
-        subject = str(headers.get("subject", ""))
+        subject = str(read_headers(data).get("subject", ""))
     except Exception:  # any header the parser chokes on
         log.warning("unreadable Subject header; stored without one")
         return ""
@@ -188,6 +186,21 @@ def subject_of(data):
     subject = subject.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     subject = " ".join("".join(ch for ch in subject if ch.isprintable() or ch.isspace()).split())
     return subject[:SUBJECT_MAX]
+
+
+def read_headers(data):
+    """The top-level header fields of a message (its header block alone),
+    read as email.policy.default reads them.
+
+    Parsed under compat32 and then read under default: both keep a field's
+    raw text alike, and default's values come from that raw text when read.
+    Parsing under default itself also parses Content-Type at the end (the
+    feed parser's multipart check), which took three quarters of the time."""
+    headers = email.parser.BytesHeaderParser(_class=EmailMessage, policy=email.policy.compat32).parsebytes(
+        header_block(data)
+    )
+    headers.policy = email.policy.default
+    return headers
 
 
 def header_block(data):

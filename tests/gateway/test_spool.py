@@ -186,3 +186,38 @@ def test_a_user_seen_again_within_the_minute_costs_no_statement_and_a_new_one_is
         "bob@example.org",
         "carol@example.org",
     }
+
+
+HEADER_BLOCKS = {
+    "encoded and folded": RAW,
+    "address lists": b'From: "Doe, Jane" <jane@example.org>\r\nTo: a@x.test,\r\n b@y.test\r\n'
+    b"Cc: Group: c@z.test;\r\n\r\n",
+    "content type with parameters": b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
+    b' micalg=sha-256; boundary="----=_b"\r\nMIME-Version: 1.0\r\n\r\n',
+    "a field twice": b"Subject: first\r\nSubject: second\r\nX-Tag: a\r\nx-tag: b\r\n\r\n",
+    "broken fields": b"To: <unclosed@x.test\r\nContent-Type: text/\r\nDate: not a date\r\nbroken line\r\n\r\n",
+    "8-bit and bare LF": b"Subject: caf\xc3\xa9\nFrom: \xe9@x.test\n\nbody\n",
+    "no header at all": b"\r\njust a body\r\n",
+}
+
+
+@pytest.mark.parametrize("data", HEADER_BLOCKS.values(), ids=HEADER_BLOCKS.keys())
+def test_headers_read_as_the_default_policy_parses_them(data):
+    """read_headers parses the cheap way (compat32) and reads the default
+    way: every field must come out as a parse under the default policy gives it."""
+    import email.parser
+    import email.policy
+
+    expected = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(spool.header_block(data))
+    headers = spool.read_headers(data)
+
+    assert list(headers.raw_items()) == list(expected.raw_items())
+    for name in set(expected.keys()):
+        assert [(str(v), type(v).__name__) for v in headers.get_all(name)] == [
+            (str(v), type(v).__name__) for v in expected.get_all(name)
+        ]
+        assert [list(map(repr, v.defects)) for v in headers.get_all(name)] == [
+            list(map(repr, v.defects)) for v in expected.get_all(name)
+        ]
+    assert headers.get_content_type() == expected.get_content_type()
+    assert headers.get_param("boundary") == expected.get_param("boundary")
