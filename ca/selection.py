@@ -173,8 +173,14 @@ def _select(candidates, usage, at, context):
 
 def encryption_certificates(address, at=None):
     """Every usable certificate to encrypt to `address`; the domain's
-    certificates when the address has none."""
-    at = at or timezone.now()
+    certificates when the address has none. Judged now unless `at` says
+    when; judged once a batch (see _judged_now)."""
+    if at is None:
+        return _judged_now("encrypt", address, _encryption_certificates)
+    return _encryption_certificates(address, at)
+
+
+def _encryption_certificates(address, at):
     context = trust_context()
     verdicts = _select(_candidates(address, with_key=False), Usage.ENCRYPT, at, context)
     if not any(v.usable for v in verdicts):
@@ -184,7 +190,22 @@ def encryption_certificates(address, at=None):
 
 def signing_identity(address, at=None):
     """The best usable certificate with a private key to sign as `address`
-    (chosen[0]), or none."""
-    at = at or timezone.now()
+    (chosen[0]), or none. Judged now unless `at` says when; judged once a
+    batch (see _judged_now)."""
+    if at is None:
+        return _judged_now("sign", address, _signing_identity)
+    return _signing_identity(address, at)
+
+
+def _signing_identity(address, at):
     verdicts = _select(_candidates(address, with_key=True), Usage.SIGN, at, trust_context())
     return Selection([v.certificate for v in verdicts if v.usable][:1], verdicts)
+
+
+def _judged_now(purpose, address, select):
+    """select(address, now), once for each address within a ca.remember block
+    (a worker batch, well under a second): a sender, or a recipient met again
+    in the batch, is not judged again, as the batch reads its policy once.
+    Callers must not change the Selection: later ones share it."""
+    key = ("judged", purpose, address.strip().lower())
+    return remembered(key, lambda: select(address, timezone.now()))

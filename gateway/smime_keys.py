@@ -80,7 +80,15 @@ def identity_of(cert, chain=()):
 
 
 def sender_identity(address, at=None):
-    """(Identity or None, ca.selection.Selection) to sign as `address`."""
+    """(Identity or None, ca.selection.Selection) to sign as `address`; made
+    once a batch (ca.remember), as the selection is judged once, when `at`
+    is now."""
+    if at is None:
+        return remembered(("sender identity", address.strip().lower()), lambda: _sender_identity(address, None))
+    return _sender_identity(address, at)
+
+
+def _sender_identity(address, at):
     selection = signing_identity(address, at)
     if not selection.chosen:
         return None, selection

@@ -80,6 +80,32 @@ def test_while_remembering_an_address_is_read_once_and_afterwards_afresh(root):
     assert set(selection.encryption_certificates("bob@example.org").chosen) == {bob, newer}
 
 
+def test_while_remembering_an_address_is_judged_once_unless_a_time_is_given(root, monkeypatch):
+    bob, _ = store.add_certificate(pki.make("Bob", root, email="bob@example.org").der)
+    signer = pki.make("Alice", root, email="alice@example.org")
+    alice, _ = store.add_certificate(signer.der)
+    store.add_private_key(alice, signer.key)
+    judged = []
+    judge = type(selection.trust_context()).judge
+
+    def counted(context, cert, usage, at):
+        judged.append(cert.pk)
+        return judge(context, cert, usage, at)
+
+    monkeypatch.setattr(type(selection.trust_context()), "judge", counted)
+    with remember.remembering():
+        first = selection.encryption_certificates("bob@example.org")
+        assert selection.encryption_certificates("BOB@example.org") is first
+        assert selection.signing_identity("alice@example.org").chosen == [alice]
+        assert selection.signing_identity("alice@example.org").chosen == [alice]
+        assert judged == [bob.pk, alice.pk]  # once each
+        # A given time is a question of its own: judged for it.
+        later = selection.encryption_certificates("bob@example.org", at=NOW + 5000 * DAY)
+        assert (later.chosen, judged) == ([], [bob.pk, alice.pk, bob.pk])
+    selection.encryption_certificates("bob@example.org")
+    assert judged == [bob.pk, alice.pk, bob.pk, bob.pk]  # outside a block: judged again
+
+
 def test_the_lookup_is_prepared_once_per_connection_and_outlives_a_rollback(root):
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
