@@ -128,3 +128,28 @@ def test_broken_encrypted_bodies_raise_codec_errors(pki, body):
     )
     with pytest.raises(SmimeError):
         unwrap(raw, [pki.bob.identity])
+
+
+ENTITY_HEADS = {
+    "well formed": b'From: a@x.test\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
+    b' micalg=sha-256; boundary="b1"\r\nContent-Transfer-Encoding: 7bit\r\n',
+    "a stray line before Content-Type": b"From: a@x.test\r\nthis is no field\r\n"
+    b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n",
+    "a mbox From line": b"From a@x.test Sat Nov 28 10:00:00 2026\r\nContent-Type: text/html\r\n",
+    "RFC 2231 parameter": b"Content-Type: application/pkcs7-mime;\r\n name*=utf-8''smime%20x.p7m\r\n",
+    "no Content-Type": b"Subject: hi\r\n",
+}
+
+
+@pytest.mark.parametrize("head", ENTITY_HEADS.values(), ids=ENTITY_HEADS.keys())
+def test_an_entity_reads_content_fields_as_the_whole_header_parsed_would(head):
+    import email.parser
+    import email.policy
+
+    entity = Entity.parse(head + b"\r\nbody\r\n")
+    whole = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n")
+
+    assert entity.content_type == whole.get_content_type()
+    for name in ("protocol", "micalg", "boundary", "smime-type", "name"):
+        expected = whole.get_param(name)
+        assert entity.param(name) == (email.utils.collapse_rfc2231_value(expected) if expected else None)
