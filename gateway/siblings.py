@@ -122,10 +122,12 @@ class Sibling:
                 self._spawn()
 
 
-def start_siblings(count, listener, profiled, grace, output):
-    """Start `count` siblings bound to the listeners' addresses; returns them."""
+def start_siblings(count, listener, profiled, grace, output, process_args=()):
+    """Start `count` siblings bound to the listeners' addresses; returns them.
+    `process_args`: the options each process takes as the first did (its
+    worker or none, its threads)."""
     command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "gateway", "--processes", "1", "--reuse-port"]
-    command += ["--grace", str(grace)]
+    command += ["--grace", str(grace), *process_args]
     env = sibling_environment(listener, profiled)
     started = []
     try:

@@ -79,3 +79,16 @@ def test_siblings_stop_when_the_first_process_is_killed(gateway_process, smtp_si
     [sibling] = gateway_children(gateway.proc.pid)
     gateway.kill()  # SIGKILL: no chance to stop them itself
     wait_until(lambda: gone(sibling), timeout=30, what="the orphaned sibling to stop")
+
+
+def test_siblings_take_the_first_processes_worker_options(gateway_process, smtp_sink):
+    gateway = gateway_process(next_hop=smtp_sink.address, args=["--processes", "2", "--no-worker"])
+    [sibling] = gateway_children(gateway.proc.pid)
+    assert b"--no-worker" in Path(f"/proc/{sibling}/cmdline").read_bytes().split(b"\0")
+
+    for n in range(10):  # some reach the sibling: it must not process them either
+        submit(gateway, n)
+    processed = Message.objects.exclude(state=Message.State.RECEIVED)
+    with pytest.raises(TimeoutError):
+        wait_until(processed.exists, timeout=2, what="a message processed")
+    assert smtp_sink.received == []

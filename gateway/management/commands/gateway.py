@@ -97,7 +97,9 @@ class Command(BaseCommand):
                 listener = self.start_listener(options["lmtp"], reuse_port)
                 profiled = self.start_profile_listeners(reuse_port)
             if processes > 1:
-                others = siblings.start_siblings(processes - 1, listener, profiled, options["grace"], self.stdout)
+                others = siblings.start_siblings(
+                    processes - 1, listener, profiled, options["grace"], self.stdout, self.process_args(options)
+                )
             self.stdout.write(self.ready_line(listener, worker, profiled, len(others)), ending="\n")
             self.stdout.flush()
             stop.wait()
@@ -111,6 +113,12 @@ class Command(BaseCommand):
                 listener.stop(grace=options["grace"])
             if worker is not None:
                 worker.stop(timeout=options["grace"])
+
+    @staticmethod
+    def process_args(options):
+        """The options a sibling process takes as this one did."""
+        args = ["--no-worker"] if options["no_worker"] else []
+        return args + (["--threads", str(options["threads"])] if options["threads"] else [])
 
     @staticmethod
     def check_pipeline():
