@@ -115,10 +115,10 @@ def main():
     parser.add_argument("--processes", type=int, default=os.cpu_count(), help="gateway processes (one per core)")
     args = parser.parse_args()
     vendor = bench_database("gateway")
-    from tests.support.sink import SmtpSink
+    from sink import Sink
 
     workdir = Path(tempfile.mkdtemp(prefix="lockpost-bench-"))
-    with SmtpSink() as sink:
+    with Sink() as sink:
         gateway = start(sink.address, workdir / "gw", args.processes)
         try:
             run = Run(gateway, sink)

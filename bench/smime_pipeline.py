@@ -188,11 +188,12 @@ def main():
     bench_database("smime")
     holders = seed()
 
+    from sink import Sink
+
     from gateway.lmtp import parse_hostport  # noqa: F401 - the gateway's own modules load
     from tests.support.gateway_process import database_url, free_port
-    from tests.support.sink import SmtpSink
 
-    sink = SmtpSink().start()
+    sink = Sink().start()
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-smime-") as var:
         env = dict(os.environ, DATABASE_URL=database_url(), LOCKPOST_NEXT_HOP=sink.address, LOCKPOST_VAR_DIR=var,

@@ -81,14 +81,19 @@ class _SinkSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        first = await self._read_until(b"\r\n")
-        wire = b"" if first == b".\r\n" else first + await self._read_until(b"\r\n.\r\n")
+        chunks = []
+        while True:
+            # Each chunk ends a line ending in a dot; every chunk ends a line,
+            # so one that is a dot alone starts one too: the end mark.
+            chunks.append(await self._read_until(b".\r\n"))
+            if chunks[-1] == b".\r\n" or chunks[-1].endswith(b"\r\n.\r\n"):
+                break
+        wire = b"".join(chunks)[:-3]  # without the end mark's ".\r\n"
         if self.data_size_limit and len(wire) > self.data_size_limit:
             self._set_post_data_state()
             await self.push("552 Error: Too much mail data")
             return
-        body = b"\r\n" + wire[:-3] if wire else b"\r\n"  # without the end mark's ".\r\n"
-        self.envelope.content = self.envelope.original_content = body.replace(b"\r\n.", b"\r\n")[2:]
+        self.envelope.content = self.envelope.original_content = (b"\r\n" + wire).replace(b"\r\n.", b"\r\n")[2:]
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push(status)
