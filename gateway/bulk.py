@@ -108,3 +108,45 @@ def take(model, ids, assignments, condition, returning=("id",)):
 def _update_can_return():
     # SQLite has RETURNING from 3.35, for UPDATE as for INSERT (Django's flag).
     return connection.features.can_return_columns_from_insert
+
+
+# Below this a bytea goes in the INSERT; from it on, written afterwards in
+# binary. Django's PostgreSQL cursor binds on the client: a bytea becomes a
+# hex literal twice its size, built by the client and parsed by the server.
+# Measured for one row: 1.4 MB cost 18 ms of client and 23 ms of server CPU
+# that way, 3.5 and 16 written afterwards; 14 KB cost less that way (0.7 and
+# 0.6 ms, against 0.8 and 0.7) than a second version of the row.
+LARGE_BYTES = 64 * 1024
+
+
+def create_with_bytes(model, rows, field):
+    """model.objects.bulk_create(rows), each row's bytes in `field` of
+    LARGE_BYTES or more written by a second statement that binds them in
+    binary (PostgreSQL; elsewhere bulk_create does it all). The rows keep
+    their bytes in memory. Inside the caller's transaction."""
+    large = {}
+    if connection.vendor == "postgresql":
+        for row in rows:
+            value = getattr(row, field)
+            if value is not None and len(value) >= LARGE_BYTES:
+                large[id(row)] = value
+                setattr(row, field, b"")
+    model.objects.bulk_create(rows)
+    if not large:
+        return rows
+    ids, values = zip(*[(row.pk, large[id(row)]) for row in rows if id(row) in large], strict=True)
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = connection.ops.quote_name(model._meta.get_field(field).column)
+    import psycopg
+
+    # Django's cursors bind on the client and cannot send binary parameters.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET {column} = v.bytes"  # noqa: S608 - names from the model, values bound
+            " FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%b::bytea[]) AS bytes) AS v WHERE t.id = v.id",
+            [list(ids), [bytes(value) for value in values]],
+        )
+    for row in rows:
+        if id(row) in large:
+            setattr(row, field, large[id(row)])
+    return rows
