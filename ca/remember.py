@@ -30,3 +30,12 @@ def remembered(key, compute):
     if key not in found:
         found[key] = compute()
     return found[key]
+
+
+def kept(key):
+    """A set this thread keeps under `key` for the rest of the block, for
+    its callers to add to (a new, unkept one outside a block)."""
+    found = getattr(_local, "found", None)
+    if found is None:
+        return set()
+    return found.setdefault(key, set())

@@ -7,7 +7,7 @@ from cryptography import x509
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import certinfo, trust
+from . import certinfo, remember, trust
 from .keys import encrypt_private_key
 from .models import Certificate, CertificateEmail, PrivateKey
 
@@ -162,5 +162,13 @@ def import_bundle(bundle, source=Certificate.Source.IMPORTED):
 
 
 def harvest(ders):
-    """Keep the certificates found in a signed message. Trust is decided at use."""
-    return add_many(ders, source=Certificate.Source.HARVESTED)
+    """Keep the certificates found in a signed message. Trust is decided at use.
+    Within a ca.remember block (a worker batch) a certificate stored or found
+    stored already is not looked up again: a batch often holds several
+    messages from one sender. Returns how many were new."""
+    stored = remember.kept("harvested")
+    by_digest = {hashlib.sha256(der).hexdigest(): der for der in map(bytes, ders)}
+    unseen = [der for sha, der in by_digest.items() if sha not in stored]
+    new = add_many(unseen, source=Certificate.Source.HARVESTED) if unseen else 0
+    stored.update(by_digest)
+    return new

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ca import authority, formats, store
+from ca import authority, formats, remember, store
 from ca.keys import decrypt_private_key
 from ca.models import Certificate, CertificateEmail, PrivateKey
 from ca.sealing import SealError
@@ -70,6 +70,22 @@ def test_harvesting_certificates_already_known_is_one_lookup_and_no_write(root):
     assert store.harvest([known, fresh]) == 1
     harvested = Certificate.objects.get(emails__email="fresh@example.com")
     assert harvested.source == Certificate.Source.HARVESTED
+
+
+def test_within_a_batch_a_harvested_certificate_is_looked_up_once(root):
+    known = bytes(authority.issue("known@example.com", key_type="p256").der)
+    fresh = bytes(authority.issue("fresh@example.com", key_type="p256").der)
+    Certificate.objects.filter(der=fresh).delete()
+
+    with remember.remembering():
+        assert store.harvest([known, fresh]) == 1
+        with CaptureQueriesContext(connection) as again:
+            assert store.harvest([fresh, known]) == 0
+        assert len(again) == 0
+    with CaptureQueriesContext(connection) as after:
+        assert store.harvest([fresh]) == 0
+    assert len(after) == 1  # outside the batch: looked up again
+    assert Certificate.objects.filter(emails__email="fresh@example.com").count() == 1
 
 
 def test_private_keys_are_encrypted_at_rest(root):
