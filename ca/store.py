@@ -52,13 +52,21 @@ def add_certificate(der, source=Certificate.Source.IMPORTED, trust_anchor=False)
 
 
 def add_many(ders, source=Certificate.Source.IMPORTED):
-    """Store many certificates at once (bulk import, harvest). Returns how many were new."""
+    """Store many certificates at once (bulk import, harvest). Returns how many were new.
+    Within a ca.remember block (a worker batch) a certificate stored or found
+    stored already is not looked up again: a batch often holds several
+    messages from one sender."""
+    stored = remember.kept("stored certificates")
     by_digest = {hashlib.sha256(der).hexdigest(): der for der in map(bytes, ders)}
+    unseen = [sha for sha in by_digest if sha not in stored]
+    if not unseen:
+        return 0
     # Most harvested certificates are known already: only new ones are read
     # (parsing is most of the cost) and only they open a transaction.
-    known = set(Certificate.objects.filter(sha256__in=list(by_digest)).values_list("sha256", flat=True))
-    new = [certinfo.read(der) for sha, der in by_digest.items() if sha not in known]
+    known = set(Certificate.objects.filter(sha256__in=unseen).values_list("sha256", flat=True))
+    new = [certinfo.read(by_digest[sha]) for sha in unseen if sha not in known]
     if not new:
+        stored.update(unseen)
         return 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -70,6 +78,7 @@ def add_many(ders, source=Certificate.Source.IMPORTED):
         CertificateEmail.objects.bulk_create(emails, ignore_conflicts=True, batch_size=2000)
         if any(i.is_ca for i in new):
             trust.changed()  # bulk paths send no signals
+    stored.update(unseen)
     return len(new)
 
 
@@ -162,13 +171,5 @@ def import_bundle(bundle, source=Certificate.Source.IMPORTED):
 
 
 def harvest(ders):
-    """Keep the certificates found in a signed message. Trust is decided at use.
-    Within a ca.remember block (a worker batch) a certificate stored or found
-    stored already is not looked up again: a batch often holds several
-    messages from one sender. Returns how many were new."""
-    stored = remember.kept("harvested")
-    by_digest = {hashlib.sha256(der).hexdigest(): der for der in map(bytes, ders)}
-    unseen = [der for sha, der in by_digest.items() if sha not in stored]
-    new = add_many(unseen, source=Certificate.Source.HARVESTED) if unseen else 0
-    stored.update(by_digest)
-    return new
+    """Keep the certificates found in a signed message. Trust is decided at use."""
+    return add_many(ders, source=Certificate.Source.HARVESTED)

@@ -110,15 +110,14 @@ def deliver_taken(deliveries, everyone):
 def send_unwritten(batch, seconds):
     """Sends attempts whose deliveries are not written yet, from their
     `output`, for `seconds` at most (one at least), as a batch is sent.
-    Returns (those sent, those not tried). Their outcomes are written by the
-    caller, with the rows (settle_unwritten): gateway.worker sends a first
-    run's outputs before it writes them. An attempt that raised counts as
-    not tried: the caller writes it unsent."""
+    Returns those sent; their outcomes are written by the caller, with the
+    rows (settle_unwritten): gateway.worker sends a first run's outputs
+    before it writes them. The others, and one that raised, the caller
+    writes unsent."""
     sent, errors, _ = _send_each(batch, time.monotonic() + seconds)
     for error in errors:
         log.error("sending an output before writing it failed; it is written unsent", exc_info=error)
-    done = {id(attempt) for attempt in sent}
-    return sent, [attempt for attempt in batch if id(attempt) not in done]
+    return sent
 
 
 def settle_unwritten(attempt, now):

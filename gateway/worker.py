@@ -111,9 +111,7 @@ def process_many(message_ids, send_now=False):
     leases = keeper.leases
     states = {message_id: None for message_id in outcomes if message_id not in leases}
     for message_id in states:
-        log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
-        if sent.get(message_id):
-            log.warning("message %s: outputs sent before the lease was lost will be sent again", message_id)
+        _lost(message_id, sent)
     finished = {i: context for i, context in done.items() if i in leases}
     states.update(_finish_all(finished, leases, messages, send_now, sent))
     for message_id, outcome in outcomes.items():
@@ -238,9 +236,8 @@ def _send_first(contexts, messages):
             delivery = _new_delivery(messages[message_id], group.key, group, context)
             delivery.lease_until, delivery.attempts = lease, 1
             batch.append(Attempt(delivery, recipients, recipients, output=context.content_for(group)))
-    sent, _ = send_unwritten(batch, RECORD_EVERY)
     found = {}
-    for attempt in sent:
+    for attempt in send_unwritten(batch, RECORD_EVERY):
         found.setdefault(attempt.delivery.message_id, {})[attempt.delivery.group_key] = attempt
     return found
 
@@ -365,9 +362,7 @@ def _finish(contexts, leases, send_now=False, sent=None):
         _write_trail(notes, [entry for _, entry in attempts])
         save_fields(Message.objects.all(), messages, ["state", "lease_until", "updated_at"])
     for message_id in set(contexts) - {m.pk for m in messages}:
-        log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
-        if sent.get(message_id):
-            log.warning("message %s: outputs sent before the lease was lost will be sent again", message_id)
+        _lost(message_id, sent)
     taken = []
     for message in messages:
         states[message.pk] = message.state
@@ -377,6 +372,12 @@ def _finish(contexts, leases, send_now=False, sent=None):
     if taken:
         _send_taken(taken, rows)
     return states
+
+
+def _lost(message_id, sent):
+    log.warning("message %s: lease lost to another worker; leaving it to them", message_id)
+    if sent.get(message_id):
+        log.warning("message %s: outputs sent before the lease was lost will be sent again", message_id)
 
 
 def _bounce_owed(attempts):
