@@ -4,7 +4,6 @@ and fit for the purpose. Every rejected candidate says why, for the trail
 and the admin."""
 
 import functools
-import weakref
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -71,26 +70,13 @@ def _read_candidates(address, with_key):
     return found
 
 
-# psycopg connections -> names of the statements prepared on them. Prepared
-# statements outlive transactions and rollbacks, and go with the connection.
-_prepared = weakref.WeakKeyDictionary()
-
-
 def _query(with_key, params):
     """(Certificate, whether assigned) for each candidate row."""
+    # One query text whatever the address: on PostgreSQL the driver prepares
+    # it (settings: prepare_threshold), so it is planned once per connection,
+    # not for every recipient (planning took four times as long as the lookup).
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Prepared once per connection: PostgreSQL then plans the lookup
-            # once, not for every recipient (planning took four times as long
-            # as the lookup). Django keeps psycopg's own preparing off.
-            name = f"lockpost_ca_candidates_{'key' if with_key else 'any'}"
-            names = _prepared.setdefault(cursor.connection, set())
-            if name not in names:
-                cursor.execute(f"PREPARE {name}(text, text) AS {_candidates_sql(with_key, ('$1', '$2'))}")
-                names.add(name)
-            cursor.execute(f"EXECUTE {name}(%s, %s)", params)
-        else:
-            cursor.execute(_candidates_sql(with_key, ("%s", "%s")), params)
+        cursor.execute(_candidates_sql(with_key), params)
         rows = cursor.fetchall()
     found = []
     width = len(Certificate._meta.concrete_fields)
@@ -128,11 +114,10 @@ def _row_reading(model):
 
 
 @functools.cache
-def _candidates_sql(with_key, placeholders):
+def _candidates_sql(with_key):
     # Two index lookups joined by UNION ALL: with OR, PostgreSQL would scan
-    # every certificate. `placeholders` stand for the address, once a branch.
-    # Only our own table and column names go into the text.
-    by_user, by_address = placeholders
+    # every certificate. The address is bound once a branch. Only our own
+    # table and column names go into the text.
     quote = connection.ops.quote_name
     columns = ", ".join(f"c.{quote(f.column)}" for f in Certificate._meta.concrete_fields)
     certificates = quote(Certificate._meta.db_table)
@@ -148,10 +133,10 @@ def _candidates_sql(with_key, placeholders):
         f"SELECT {columns}, true AS candidate_assigned FROM {certificates} c{with_keys}"  # noqa: S608
         f" JOIN {quote(assignments.db_table)} a ON a.certificate_id = c.id"
         f" JOIN {users} u ON u.id = a.mailuser_id"
-        f" WHERE u.email = {by_user} AND NOT c.is_ca"
+        " WHERE u.email = %s AND NOT c.is_ca"
         f" UNION ALL SELECT {columns}, false FROM {certificates} c{with_keys}"
         f" JOIN {emails} e ON e.certificate_id = c.id"
-        f" WHERE e.email = {by_address} AND NOT c.is_ca"
+        " WHERE e.email = %s AND NOT c.is_ca"
     )
 
 
