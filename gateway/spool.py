@@ -4,10 +4,12 @@ recipients) in one transaction. Nothing is acknowledged before `store` returns.
 store(mail_from, rcpt_tos, data, *, client_address="", client_helo="",
       mta_queue_id="", received_at=None, listener_profile="") -> Message
     One transaction writes the Message (state received, size, sha256, the
-    decoded Subject), its RawMessage (the exact bytes, never rewritten; written
-    in slices by gateway.spool_raw, which also reads them back) and one
-    Recipient row per RCPT TO in order; MailUser rows are created for the
-    sender and the recipients when first seen. After the commit the doorbell
+    decoded Subject), its RawMessage (the exact bytes, never rewritten) and
+    one Recipient row per RCPT TO in order; MailUser rows are created for the
+    sender and the recipients when first seen. On PostgreSQL a small message
+    is written by one statement (gateway.spool_statement); a large one, and
+    any on SQLite, through the ORM, its bytes in slices (gateway.spool_raw,
+    which also reads them back). After the commit the doorbell
     rings (gateway.doorbell.ring) so a worker picks the message up; a lost
     ring is repaired by the sweeper. Raises on any failure, leaving nothing
     behind: the caller (the LMTP listener) then answers 4xx and the MTA retries.
@@ -34,6 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gateway import spool_statement
 from gateway.models import MailUser, Message, Recipient
 from gateway.spool_raw import save_raws
 
@@ -59,16 +62,23 @@ def store_many(envelopes):
     Returns the Messages, in order."""
     checked = [_checked(**envelope) for envelope in envelopes]
     messages = [message for message, _, _ in checked]
-    with transaction.atomic():
-        Message.objects.bulk_create(messages)
-        save_raws([(message, data) for message, _, data in checked])
-        remember_users({address for message, rcpt_tos, _ in checked for address in [message.mail_from, *rcpt_tos]})
-        Recipient.objects.bulk_create(
-            Recipient(message=message, address=address, position=position)
-            for message, rcpt_tos, _ in checked
-            for position, address in enumerate(rcpt_tos)
-        )
-        transaction.on_commit(lambda: [ring(message.pk) for message in messages], robust=True)
+    addresses = {address for message, rcpt_tos, _ in checked for address in [message.mail_from, *rcpt_tos]}
+    if spool_statement.fits(checked):
+        # One statement, atomic by itself: on its own, no transaction is opened.
+        new_users = _unwritten_users(addresses)
+        spool_statement.store(checked, new_users)
+        transaction.on_commit(lambda: _written(new_users))
+    else:
+        with transaction.atomic():
+            Message.objects.bulk_create(messages)
+            save_raws([(message, data) for message, _, data in checked])
+            remember_users(addresses)
+            Recipient.objects.bulk_create(
+                Recipient(message=message, address=address, position=position)
+                for message, rcpt_tos, _ in checked
+                for position, address in enumerate(rcpt_tos)
+            )
+    transaction.on_commit(lambda: [ring(message.pk) for message in messages], robust=True)
     return messages
 
 
@@ -151,13 +161,17 @@ def remember_users(addresses):
     """Create a MailUser for every address not seen before. One statement;
     concurrent stores of the same new address do not collide. Only after
     the caller's transaction commits are the addresses taken as written."""
-    emails = sorted({address.lower() for address in addresses if address})
-    with _users_written_lock:
-        emails = [email for email in emails if email not in _users_written]
+    emails = _unwritten_users(addresses)
     if not emails:
         return
     MailUser.objects.bulk_create([MailUser(email=email) for email in emails], ignore_conflicts=True)
     transaction.on_commit(lambda: _written(emails))
+
+
+def _unwritten_users(addresses):
+    emails = sorted({address.lower() for address in addresses if address})
+    with _users_written_lock:
+        return [email for email in emails if email not in _users_written]
 
 
 def _written(emails):

@@ -6,10 +6,11 @@ import asyncio
 import concurrent.futures
 
 import pytest
-from django.db import OperationalError
+from django.db import DatabaseError
 
 from gateway import lmtp_store, spool
-from gateway.models import Message, RawMessage
+from gateway.models import Message, RawMessage, Recipient
+from tests.gateway.spool_failure import DISK_FULL, full_disk
 from tests.support.spooled import mail_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,13 +86,11 @@ def test_a_large_message_ends_a_batch(batches):
     assert Message.objects.count() == 5
 
 
-def test_when_the_database_fails_every_waiting_session_gets_the_error_and_nothing_is_half_written(batches, monkeypatch):
-    def disk_full(pairs):
-        raise OperationalError("could not extend file: No space left on device")
+def test_when_the_database_fails_every_waiting_session_gets_the_error_and_nothing_is_half_written(batches):
+    with full_disk():
+        results = hand_over([envelope(n) for n in range(3)], writers=1)
 
-    monkeypatch.setattr(spool, "save_raws", disk_full)
-
-    results = hand_over([envelope(n) for n in range(3)], writers=1)
-
-    assert all(isinstance(r, OperationalError) for r in results)
+    assert batches == [1, 2, 1, 1]  # the two that waited together were tried again alone
+    assert all(isinstance(r, DatabaseError) and DISK_FULL in str(r) for r in results), results
     assert Message.objects.count() == 0
+    assert Recipient.objects.count() == 0
