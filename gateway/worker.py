@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from ca import remember
 from gateway import doorbell, pipeline, trail
-from gateway.bulk import create_with_bytes, save_fields, take
+from gateway.bulk import save_fields, take
 from gateway.delivery import (
     RECORD_EVERY,
     Attempt,
@@ -459,7 +459,7 @@ def _write_deliveries(messages, rows, contexts, taken_at=None, sent=None):
                     row.reply = refused.get(position, row.reply)
         settled[message_id] = [_settle(early, positions, rows[message_id], taken_at) for early, positions in plan.sent]
     # One INSERT for all; the links below need the ids it gives.
-    create_with_bytes(Delivery, [delivery for plan in plans.values() for delivery in plan.new], "content")
+    Delivery.objects.bulk_create([delivery for plan in plans.values() for delivery in plan.new])
     written = {}
     for message_id, plan in plans.items():
         linked = set()

@@ -58,25 +58,3 @@ def test_a_row_that_no_longer_meets_the_querysets_condition_is_left_alone():
     assert updated == 1
     assert Delivery.objects.get(pk=free.pk).last_reply == "mine"
     assert Delivery.objects.get(pk=taken.pk).last_reply == ""
-
-
-def test_rows_are_created_with_their_bytes_large_ones_bound_in_binary():
-    from gateway import bulk
-    from gateway.delivery import output_bytes
-
-    message = make_delivery(["bob@example.net"]).message
-    small, large = b"\x00small\xff" * 100, bytes(range(256)) * (bulk.LARGE_BYTES // 256 + 1)
-    rows = [
-        Delivery(message=message, group_key=key, treatment="t", mail_from="a@example.org", prefix=b"", content=content)
-        for key, content in (("small", small), ("large", large))
-    ]
-
-    with CaptureQueriesContext(connection) as queries:
-        bulk.create_with_bytes(Delivery, rows, "content")
-
-    assert [row.content for row in rows] == [small, large]  # kept in memory
-    assert [output_bytes(row) for row in rows] == [small, large]  # and stored
-    [insert] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    if connection.vendor == "postgresql":
-        # The large bytes are not in the INSERT's text, as hex twice their size.
-        assert len(insert) < len(large)

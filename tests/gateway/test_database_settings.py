@@ -1,12 +1,16 @@
 """How the settings connect to the database, read as a fresh process reads them."""
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
+from psycopg.adapt import PyFormat
 
 
 def database_options(**environment):
@@ -45,3 +49,17 @@ def test_postgresql_binds_on_the_server_and_prepares_what_runs_again(threshold, 
 def test_sqlite_has_no_such_options():
     options = database_options(DATABASE_URL="sqlite:////tmp/lockpost-settings-test.sqlite3")
     assert "server_side_binding" not in options
+
+
+@pytest.mark.django_db
+def test_on_postgresql_bytes_go_to_the_server_in_binary_beside_the_query():
+    # Bound on the client, a bytea was a hex literal twice its size inside the query text.
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's binding")
+    large = bytes(range(256)) * 4096
+    with connection.cursor() as cursor:
+        assert not isinstance(cursor.cursor, psycopg.ClientCursor)
+        binary = connection.Database.Binary(large)
+        assert cursor.cursor.adapters.get_dumper(type(binary), PyFormat.AUTO).format == psycopg.pq.Format.BINARY
+        cursor.execute("SELECT length(%s), sha256(%s)", [binary, binary])
+        assert cursor.fetchone() == (len(large), hashlib.sha256(large).digest())
