@@ -11,8 +11,10 @@ import asyncio
 import collections
 import functools
 import logging
+import threading
+import time
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from gateway import spool
 
@@ -83,9 +85,7 @@ class BatchingStore:
 def store_together(envelopes):
     """In a writer thread: a Message, or the exception that stopped it, for
     each envelope, in order."""
-    # This thread's connection may have gone stale (database restart,
-    # CONN_MAX_AGE); let Django replace it, and release it afterwards.
-    close_old_connections()
+    _check_connection()
     try:
         if len(envelopes) > 1:
             try:
@@ -94,6 +94,32 @@ def store_together(envelopes):
                 log.warning("storing %d messages together failed; storing each alone", len(envelopes), exc_info=True)
         return [_store_alone(envelope) for envelope in envelopes]
     finally:
+        _release_connection()
+
+
+# This thread's connection may have gone stale (database restart,
+# CONN_MAX_AGE): close_old_connections lets Django replace it, after a
+# SELECT 1 before the next query. Around every batch (most hold one
+# message) that was one statement in two. So the check is made at most once
+# a CHECK_EVERY, and after any database error, which is how a connection a
+# restart broke shows itself. A batch that meets a connection broken within
+# that second fails: its sessions answer 4xx, the MTA sends again, and the
+# next batch has a new connection.
+CHECK_EVERY = 1.0
+_checked = threading.local()
+
+
+def _check_connection():
+    now, last = time.monotonic(), getattr(_checked, "at", None)
+    if connection.errors_occurred or last is None or now - last >= CHECK_EVERY:
+        close_old_connections()
+        _checked.at = now
+
+
+def _release_connection():
+    # A connection past its CONN_MAX_AGE (0: after every batch) or broken is closed now.
+    obsolete = connection.close_at is not None and time.monotonic() >= connection.close_at
+    if obsolete or connection.errors_occurred:
         close_old_connections()
 
 

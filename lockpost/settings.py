@@ -120,7 +120,8 @@ DATABASES = {
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'lockpost.sqlite3'}",
         conn_max_age=int(os.environ.get("LOCKPOST_DB_CONN_MAX_AGE", "0")),
         # A connection kept open across a database restart is checked before
-        # use, so the first message after the restart is not refused.
+        # use, so the first message after the restart is not refused (the
+        # LMTP store checks at most once a second: see gateway.lmtp_store).
         conn_health_checks=True,
     )
 }

@@ -5,12 +5,14 @@ makes no other one fail."""
 import asyncio
 import concurrent.futures
 
+import psycopg
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, connections
 
 from gateway import lmtp_store, spool
 from gateway.models import Message, RawMessage, Recipient
 from tests.gateway.spool_failure import DISK_FULL, full_disk
+from tests.support.gateway_process import database_url
 from tests.support.spooled import mail_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,3 +96,63 @@ def test_when_the_database_fails_every_waiting_session_gets_the_error_and_nothin
     assert all(isinstance(r, DatabaseError) and DISK_FULL in str(r) for r in results), results
     assert Message.objects.count() == 0
     assert Recipient.objects.count() == 0
+
+
+def in_one_thread(*calls):
+    """Run the calls one after the other in a thread of their own (one
+    database connection, kept as the gateway keeps it); their results."""
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        results = [thread.submit(call).result() for call in calls]
+        thread.submit(lambda: connection.close()).result()
+    return results
+
+
+@pytest.fixture
+def kept_connections(monkeypatch):
+    """Connections kept as the gateway keeps them; counts the health checks."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 300)
+    checks = []
+    wrapper = type(connections[connection.alias])
+    is_usable = wrapper.is_usable
+
+    def counted(self):
+        checks.append(self.alias)
+        return is_usable(self)
+
+    monkeypatch.setattr(wrapper, "is_usable", counted)
+    return checks
+
+
+def test_a_kept_connection_is_checked_once_a_second_not_before_every_batch(kept_connections, monkeypatch):
+    def store(n):
+        return lambda: lmtp_store.store_together([envelope(n)])
+
+    in_one_thread(*[store(n) for n in range(4)])
+    assert len(kept_connections) == 0  # a new connection needs no check
+    monkeypatch.setattr(lmtp_store, "CHECK_EVERY", 0)
+    in_one_thread(*[store(n) for n in range(4, 7)])
+    assert len(kept_connections) == 2  # before each batch on the kept connection
+    assert Message.objects.count() == 7
+
+
+def test_a_connection_the_database_dropped_fails_one_batch_and_the_next_has_a_new_one(kept_connections):
+    if connection.vendor != "postgresql":
+        pytest.skip("a server that drops connections")
+
+    def drop_own_connection():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with psycopg.connect(database_url(), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    first, _, failed, after = in_one_thread(
+        lambda: lmtp_store.store_together([envelope(0)]),
+        drop_own_connection,
+        lambda: lmtp_store.store_together([envelope(1)]),
+        lambda: lmtp_store.store_together([envelope(2)]),
+    )
+    assert isinstance(first[0], Message)
+    assert isinstance(failed[0], DatabaseError)  # within the second: answered 4xx, the MTA sends again
+    assert isinstance(after[0], Message)
+    assert sorted(Message.objects.values_list("subject", flat=True)) == ["number 0", "number 2"]
