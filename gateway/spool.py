@@ -62,22 +62,23 @@ def store_many(envelopes):
     Returns the Messages, in order."""
     checked = [_checked(**envelope) for envelope in envelopes]
     messages = [message for message, _, _ in checked]
+    recipients = [
+        Recipient(message=message, address=address, position=position)
+        for message, rcpt_tos, _ in checked
+        for position, address in enumerate(rcpt_tos)
+    ]
     addresses = {address for message, rcpt_tos, _ in checked for address in [message.mail_from, *rcpt_tos]}
     if spool_statement.fits(checked):
         # One statement, atomic by itself: on its own, no transaction is opened.
         new_users = _unwritten_users(addresses)
-        spool_statement.store(checked, new_users)
+        spool_statement.store(checked, recipients, new_users)
         transaction.on_commit(lambda: _written(new_users))
     else:
         with transaction.atomic():
             Message.objects.bulk_create(messages)
             save_raws([(message, data) for message, _, data in checked])
             remember_users(addresses)
-            Recipient.objects.bulk_create(
-                Recipient(message=message, address=address, position=position)
-                for message, rcpt_tos, _ in checked
-                for position, address in enumerate(rcpt_tos)
-            )
+            Recipient.objects.bulk_create(recipients)
     transaction.on_commit(lambda: [ring(message.pk) for message in messages], robust=True)
     return messages
 

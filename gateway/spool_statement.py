@@ -32,16 +32,12 @@ def fits(checked):
     return connection.vendor == "postgresql" and all(len(data) <= LARGEST for _, _, data in checked)
 
 
-def store(checked, new_users):
-    """Write the messages of `checked` (as gateway.spool._checked makes them)
-    and a MailUser for each address of `new_users` not yet stored. Sets each
-    Message's pk. Atomic; inside the caller's transaction if it has one."""
+def store(checked, recipients, new_users):
+    """Write the messages of `checked` (as gateway.spool._checked makes them),
+    their `recipients` (unsaved Recipients) and a MailUser for each address of
+    `new_users` not yet stored. Sets each Message's pk. Atomic; inside the
+    caller's transaction if it has one."""
     messages = [message for message, _, _ in checked]
-    recipients = [
-        Recipient(message=message, address=address, position=position)
-        for message, rcpt_tos, _ in checked
-        for position, address in enumerate(rcpt_tos)
-    ]
     params = [
         *_values(_fields(Message), messages),
         *[value for message, _, data in checked for value in (message.queue_id, data)],
