@@ -16,6 +16,7 @@ suffix (bench/common.py), made afresh each run.
 """
 
 import argparse
+import collections
 import concurrent.futures
 import os
 import re
@@ -202,15 +203,18 @@ def main():
             [sys.executable, "manage.py", "gateway", "--lmtp", f"127.0.0.1:{port}", "--processes", str(args.processes)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        said = collections.deque(maxlen=40)
         try:
             for line in gateway.stdout:
+                said.append(line)
                 if "gateway ready" in line:
                     break
             else:
                 raise SystemExit("the gateway did not start")
-            # Drain its output so it never blocks on a full pipe.
+            # Drain its output so it never blocks on a full pipe; keep the end
+            # of it (warnings and errors only) to show should the run fail.
             drain = concurrent.futures.ThreadPoolExecutor(1)
-            drain.submit(lambda: [None for _ in gateway.stdout])
+            drain.submit(lambda: said.extend(gateway.stdout))
             print(
                 f"CPUs: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}, "
                 f"clients: {args.clients}, gateway processes: {args.processes}"
@@ -235,6 +239,9 @@ def main():
                         f"   {cpu['gateway']:22.1f} {cpu['database']:8.1f} {cpu['bench']:5.1f}"
                     )
             print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+        except BaseException:
+            print("the run failed; the gateway's last words:", *said, sep="\n", end="", file=sys.stderr)
+            raise
         finally:
             gateway.terminate()
             gateway.wait(60)
