@@ -118,7 +118,8 @@ def test_the_lookup_is_prepared_once_it_has_run_a_few_times_whatever_the_address
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")  # as on a new connection (the driver forgets its own too)
     threshold = connection.connection.prepare_threshold
-    assert threshold is not None, "the settings have PostgreSQL prepare repeated queries"
+    if threshold is None:  # the default is tested in tests/gateway/test_database_settings.py
+        pytest.skip("preparing is off (LOCKPOST_DB_PREPARE_THRESHOLD=off)")
     bob, _ = store.add_certificate(pki.make("Bob", root, email="bob@example.org").der)
     carol, _ = store.add_certificate(pki.make("Carol", root, email="carol@example.org", slot=2).der)
     for _ in range(threshold):
