@@ -308,12 +308,11 @@ class LeaseKeeper:
         self.leases = dict.fromkeys(kept, renewed_until)
 
 
-def _finish_all(contexts, leases, messages, send_now=False, sent=None):
+def _finish_all(contexts, leases, messages, send_now, sent):
     """Writes the results of these messages in one transaction; should that
     fail, each on its own, so that one message's trouble holds back no other
     (and one that fails alone is retried later). `sent`: the attempts made
     before writing (_send_first). Returns {message id: new state}."""
-    sent = sent or {}
     if len(contexts) > 1:
         try:
             return _finish(contexts, leases, send_now, sent)
@@ -332,14 +331,13 @@ def _finish_all(contexts, leases, messages, send_now=False, sent=None):
     return states
 
 
-def _finish(contexts, leases, send_now=False, sent=None):
+def _finish(contexts, leases, send_now, sent):
     """One transaction: the deliveries (with the outcomes of those `sent`
     already), recipient links, trail and state of each message whose lease is
     still ours (the lease's expiry is the fencing token). Returns {message id:
     new state, or None for a lease lost meanwhile}."""
     states = dict.fromkeys(contexts)
     now = timezone.now()
-    sent = sent or {}
     with transaction.atomic():
         # In id order, as every batch locks: two batches never wait on each other in a circle.
         locked = Message.objects.select_for_update().filter(pk__in=list(contexts)).order_by("pk")
@@ -431,7 +429,7 @@ def _recipient_rows(message_ids):
     return rows
 
 
-def _write_deliveries(messages, rows, contexts, taken_at=None, sent=None):
+def _write_deliveries(messages, rows, contexts, taken_at, sent):
     """One Delivery per group, found again by its key. Recipients that already
     have a delivery (an earlier run, a released hold) get no second one.
     Links the rows in `rows` in memory (_write_recipients saves them).
@@ -440,7 +438,6 @@ def _write_deliveries(messages, rows, contexts, taken_at=None, sent=None):
     `sent` before)}. With `taken_at`, new deliveries to be sent are written
     leased to us from then, as a claim would leave them; one `sent` already
     is written with its outcome."""
-    sent = sent or {}
     plans = {
         message.pk: _plan_deliveries(message, rows[message.pk], contexts[message.pk], sent.get(message.pk, {}))
         for message in messages

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -65,49 +65,6 @@ class _SinkSMTP(SMTP):
     # aiosmtpd refuses lines over 1001 bytes with a permanent 500; a sink that
     # bounces what real MTAs pass would make tests lie, so accept long lines.
     line_length_limit = 1024 * 1024
-
-    @syntax("DATA")
-    async def smtp_DATA(self, arg):
-        """aiosmtpd's DATA, reading up to the end mark at once: its own reads
-        a line at a time, which cost the benchmarks about 1 ms of CPU a 14 KB
-        message, on the cores the gateway they measure runs on. Same replies;
-        dot-unstuffing as aiosmtpd does it (a line's leading dot goes)."""
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
-        chunks = []
-        while True:
-            # Each chunk ends a line ending in a dot; every chunk ends a line,
-            # so one that is a dot alone starts one too: the end mark.
-            chunks.append(await self._read_until(b".\r\n"))
-            if chunks[-1] == b".\r\n" or chunks[-1].endswith(b"\r\n.\r\n"):
-                break
-        wire = b"".join(chunks)[:-3]  # without the end mark's ".\r\n"
-        if self.data_size_limit and len(wire) > self.data_size_limit:
-            self._set_post_data_state()
-            await self.push("552 Error: Too much mail data")
-            return
-        self.envelope.content = self.envelope.original_content = (b"\r\n" + wire).replace(b"\r\n.", b"\r\n")[2:]
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push(status)
-
-    async def _read_until(self, mark):
-        """Bytes up to and with `mark`, however long (the reader's limit is
-        line_length_limit)."""
-        chunks = []
-        while True:
-            try:
-                chunks.append(await self._reader.readuntil(mark))
-                return b"".join(chunks)
-            except asyncio.LimitOverrunError as overrun:
-                chunks.append(await self._reader.readexactly(overrun.consumed))
 
     def connection_lost(self, error):
         super().connection_lost(error)
